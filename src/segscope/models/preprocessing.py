@@ -1,0 +1,185 @@
+"""Preprocessing that travels with a model: channel count, dtype scaling, per-channel mean/std.
+
+NumPy only. It is computed from the training set (or given), saved in the checkpoint, the run
+folder and the ONNX metadata, and applied automatically at prediction time, so a model is
+never fed data scaled differently from what it was trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from segscope.core.image import validate_image
+from segscope.errors import DataError, ParameterError
+
+__all__ = ["Preprocessing", "dtype_scale"]
+
+
+def dtype_scale(dtype: np.dtype | str) -> float:
+    """The value that maps an image dtype to [0, 1]: 255 for uint8, 65535 for uint16, 1 for floats.
+
+    Examples
+    --------
+    >>> dtype_scale("uint8"), dtype_scale("float32")
+    (255.0, 1.0)
+    """
+    dtype = np.dtype(dtype)
+    if dtype == bool or np.issubdtype(dtype, np.floating):
+        return 1.0
+    if np.issubdtype(dtype, np.integer):
+        return float(np.iinfo(dtype).max)
+    raise DataError(f"image dtype {dtype} is not numeric")
+
+
+def _as_hwc(image: np.ndarray) -> np.ndarray:
+    return image[:, :, None] if image.ndim == 2 else image
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How raw images become network input.
+
+    ``x = (image / scale - mean) / std`` per channel, then ``(H, W, C) -> (C, H, W) float32``.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels the network takes.
+    mean, std : sequence of float
+        Per-channel statistics of ``image / scale`` (one value per input channel).
+    scale : float
+        Divides raw values first (255 for uint8 data, 65535 for uint16, 1 for float data).
+    input_dtype : str
+        dtype of the training images, recorded for the user.
+    class_map : dict, optional
+        :meth:`segscope.ClassMap.to_dict` of the classes the model predicts.
+
+    Examples
+    --------
+    >>> pre = Preprocessing(1, mean=(0.5,), std=(0.25,), scale=255.0)
+    >>> pre.apply(np.full((2, 2), 255, np.uint8))[0, 0].tolist()
+    [2.0, 2.0]
+    """
+
+    in_channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    scale: float = 1.0
+    input_dtype: str = "float32"
+    class_map: dict[str, Any] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
+            raise ParameterError(
+                f"preprocessing has {len(self.mean)} means and {len(self.std)} stds for "
+                f"{self.in_channels} channels; give one value per channel"
+            )
+        if any(s <= 0 for s in self.std) or self.scale <= 0:
+            raise ParameterError(f"std {self.std} and scale {self.scale} must be > 0")
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_images(
+        cls,
+        images: Iterable[np.ndarray],
+        *,
+        in_channels: int | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        scale: float | None = None,
+        class_map: Mapping[str, Any] | None = None,
+    ) -> Preprocessing:
+        """Per-channel mean and std of ``images`` (after scaling), streamed in float64.
+
+        ``mean``/``std`` given explicitly skip the computation. Channels of every image must
+        agree. Standard deviations below 1e-6 (constant channels) become 1.
+        """
+        total = None
+        total_sq = None
+        count = 0
+        dtype = None
+        channels = in_channels
+        for k, image in enumerate(images):
+            image = _as_hwc(validate_image(image, source=f"training image {k}"))
+            if dtype is None:
+                dtype = image.dtype
+                scale = dtype_scale(dtype) if scale is None else scale
+                channels = image.shape[2] if channels is None else channels
+            if image.shape[2] != channels:
+                raise DataError(
+                    f"training image {k} has {image.shape[2]} channels but earlier ones have {channels}; "
+                    "convert the dataset to one channel count"
+                )
+            if mean is not None and std is not None:
+                break
+            data = image.reshape(-1, channels).astype(np.float64) / scale
+            total = data.sum(0) if total is None else total + data.sum(0)
+            total_sq = (data**2).sum(0) if total_sq is None else total_sq + (data**2).sum(0)
+            count += data.shape[0]
+        if dtype is None:
+            raise DataError("cannot compute preprocessing from an empty training set")
+        if mean is None or std is None:
+            m = total / count
+            s = np.sqrt(np.maximum(total_sq / count - m**2, 0.0))
+            s[s < 1e-6] = 1.0
+            mean = m.tolist() if mean is None else mean
+            std = s.tolist() if std is None else std
+        return cls(
+            int(channels),  # type: ignore[arg-type]
+            tuple(mean),
+            tuple(std),
+            scale=float(scale),  # type: ignore[arg-type]
+            input_dtype=str(dtype),
+            class_map=dict(class_map) if class_map is not None else None,
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Preprocessing:
+        return cls(
+            int(data["in_channels"]),
+            tuple(data["mean"]),
+            tuple(data["std"]),
+            scale=float(data.get("scale", 1.0)),
+            input_dtype=str(data.get("input_dtype", "float32")),
+            class_map=data.get("class_map"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    # ------------------------------------------------------------------ use
+    def channels_last(self, image: np.ndarray, *, source: str = "image") -> np.ndarray:
+        """``(H, W, C)`` float32 of ``image / scale``, with the channel count adapted.
+
+        RGBA images feed 3-channel models without their alpha; grey images feed 3-channel models
+        repeated. Any other mismatch is an error.
+        """
+        image = _as_hwc(validate_image(image, source=source))
+        c = image.shape[2]
+        if c != self.in_channels:
+            if c == 4 and self.in_channels == 3:
+                image = image[:, :, :3]
+            elif c == 1 and self.in_channels == 3:
+                image = np.repeat(image, 3, axis=2)
+            else:
+                raise DataError(
+                    f"{source} has {c} channels but the model takes {self.in_channels}; "
+                    f"use a model trained on {c}-channel images or convert the images"
+                )
+        return image.astype(np.float32) / np.float32(self.scale)
+
+    def normalize(self, image: np.ndarray) -> np.ndarray:
+        """``(H, W, C)`` scaled float32 -> ``(C, H, W)`` normalised float32."""
+        mean = np.asarray(self.mean, np.float32)
+        std = np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(((image - mean) / std).transpose(2, 0, 1), dtype=np.float32)
+
+    def apply(self, image: np.ndarray, *, source: str = "image") -> np.ndarray:
+        """Raw ``(H, W[, C])`` image -> ``(C, H, W)`` float32 network input."""
+        return self.normalize(self.channels_last(image, source=source))
