@@ -28,7 +28,7 @@ def dtype_scale(dtype: np.dtype | str) -> float:
     (255.0, 1.0)
     """
     dtype = np.dtype(dtype)
-    if dtype == bool or np.issubdtype(dtype, np.floating):
+    if dtype.kind == "b" or np.issubdtype(dtype, np.floating):
         return 1.0
     if np.issubdtype(dtype, np.integer):
         return float(np.iinfo(dtype).max)
