@@ -17,6 +17,7 @@ from segscope.core import (
     Sample,
 )
 from segscope.errors import DataError, FormatError, ParameterError, SegscopeError
+from segscope.formats import load_dataset, save_dataset
 
 __version__ = "0.1.0"
 
@@ -31,5 +32,7 @@ __all__ = [
     "FormatError",
     "ParameterError",
     "SegscopeError",
+    "load_dataset",
+    "save_dataset",
     "__version__",
 ]
