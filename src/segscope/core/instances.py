@@ -196,7 +196,10 @@ class Instances:
         """Pixel count per object, ``(N,)`` int."""
         if not self.rles:
             return np.zeros(0, np.int64)
-        return np.asarray(mask_utils.area(self.rles), np.int64)
+        # pycocotools' area() sizes a scratch array as uint8 from the RLE count, which NumPy 2
+        # rejects (OverflowError) for more than 255 RLEs; calling it in chunks avoids that.
+        chunks = [mask_utils.area(self.rles[i : i + 255]) for i in range(0, len(self.rles), 255)]
+        return np.concatenate(chunks).astype(np.int64)
 
     @property
     def boxes_xywh(self) -> np.ndarray:
