@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +56,9 @@ def png_can_hold(image: np.ndarray) -> bool:
     return (image.dtype == np.uint8 and channels in (1, 3, 4)) or (image.dtype == np.uint16 and channels == 1)
 
 
-def put_image(sample_id: str, src: Path | None, load, folder: Path, *, arrays_only: bool = False) -> Path:  # noqa: ANN001
+def put_image(
+    sample_id: str, src: Path | None, load: Callable[[], Any], folder: Path, *, arrays_only: bool = False
+) -> Path:
     """Write a sample's image into ``folder`` as ``<id><suffix>`` and return the path.
 
     The source file is copied byte for byte when its format can be kept (exact, and no JPEG
