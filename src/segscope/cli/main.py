@@ -28,6 +28,7 @@ app = typer.Typer(
 _COMMAND_MODULES = (
     "segscope.cli.data",
     "segscope.cli.evaluate",
+    "segscope.cli.datasets",
 )
 
 
