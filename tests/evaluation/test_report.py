@@ -113,7 +113,20 @@ def test_report_from_dict_without_datasets():
             "classes": ["bg", "fg"],
             "metrics": {"mean_iou": 0.5},
             "per_sample": [{"id": "a", "iou": 0.2}, {"id": "b", "iou": float("nan")}],
-            "regions": {"num_regions": 3, "per_class": [{"name": "fg", "missed": 1}]},
+            "regions": {
+                "per_class": [
+                    {
+                        "class": 1,
+                        "name": "fg",
+                        "gt_regions": 2,
+                        "missed": 1,
+                        "recall": 0.5,
+                        "small": {"gt_regions": 2, "detected": 1, "recall": 0.5},
+                    }
+                ],
+                "total": {"gt_regions": 2, "missed": 1, "recall": 0.5},
+                "aggregation": {"iou_threshold": 0.5},
+            },
             "instance": {
                 "stats": {"AP": 0.4},
                 "pr_curves": {
@@ -127,5 +140,6 @@ def test_report_from_dict_without_datasets():
     text = render_report(res, worst=5)
     for section in ('id="summary"', 'id="instance"', 'id="pr-curves"', 'id="regions"', "Worst 1 samples"):
         assert section in text
+    assert "1/2 (0.50)" in text and "all classes" in text  # region size bins and total row
     with pytest.raises(ParameterError, match="worst=-1"):
         render_report(res, worst=-1)

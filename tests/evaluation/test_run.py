@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import subprocess
@@ -119,6 +120,32 @@ def test_boundary_iou_matches_metrics_module(pair):
     assert [r["boundary_iou"] for r in res.per_class] == pytest.approx(ref["boundary_iou"])
     one = semantic_boundary_iou(gts["0002"], preds["0002"], NUM_CLASSES, dilation_ratio=0.05)
     assert res.per_sample[2]["boundary_iou"] == pytest.approx(one["mean_boundary_iou"])
+
+
+def test_region_breakdown_matches_metrics_module(pair):
+    from segscope.metrics.regions import region_errors
+
+    root, gts, preds = pair
+    res = evaluate(*_load(root))
+    ref = region_errors(
+        np.stack([gts[k] for k in sorted(gts)]),
+        np.stack([preds[k] for k in sorted(gts)]),
+        NUM_CLASSES,
+        classes=[1, 2],
+        class_names=res.classes,
+    )
+    keys = ("gt_regions", "pred_regions", "detected", "missed", "false_blobs", "merges", "splits", "small")
+    assert {k: res.regions["total"][k] for k in keys} == {k: ref["total"][k] for k in keys}
+    assert res.regions["total"]["small"]["gt_regions"] > 0
+    assert [r["name"] for r in res.regions["per_class"]] == ["cell", "debris"]  # class 0 is background
+    one = region_errors(gts["0003"], preds["0003"], NUM_CLASSES, classes=[1, 2])["total"]
+    row = res.per_sample[3]
+    assert (row["regions_gt"], row["regions_missed"], row["regions_false"]) == (
+        one["gt_regions"],
+        one["missed"],
+        one["false_blobs"],
+    )
+    assert evaluate(*_load(root), EvaluationConfig(regions=False)).regions is None
 
 
 def test_missing_predictions_error_or_empty(tmp_path):
@@ -246,3 +273,120 @@ def test_evaluation_does_not_import_torch():
     code = "import sys, segscope.evaluation; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------- instance task
+def _discs(rng, n, shape):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    cy, cx = rng.uniform(4, shape[0] - 4, n), rng.uniform(4, shape[1] - 4, n)
+    r = rng.uniform(2, 9, n)
+    return (yy[None] - cy[:, None, None]) ** 2 + (xx[None] - cx[:, None, None]) ** 2 <= r[:, None, None] ** 2
+
+
+def _write_instance_pair(root, *, n=4, shape=(48, 64), seed=3):
+    """COCO ground truth (``gt.json``) and a prediction folder with ``instances.json`` (scores)."""
+    from segscope.core import Instances
+
+    rng = np.random.default_rng(seed)
+    images, gt_anns, dt_anns, dt_results = [], [], [], []
+    for i in range(n):
+        sid = f"img{i}"
+        images.append({"id": i + 1, "file_name": f"{sid}.png", "height": shape[0], "width": shape[1]})
+        g = _discs(rng, 6, shape)
+        labels = rng.integers(1, 3, len(g))
+        crowd = np.zeros(len(g), bool)
+        crowd[0] = i == 1  # one crowd region
+        gi = Instances.from_masks(g, labels, iscrowd=crowd)
+        gt_anns += gi.to_coco(i + 1, first_id=len(gt_anns) + 1)
+        # detections: shifted copies of most objects, some with the wrong class, plus false positives
+        keep = g[rng.random(len(g)) < 0.8]
+        shifted = np.roll(keep, rng.integers(-2, 3), axis=2)
+        masks = np.concatenate([shifted, _discs(rng, 3, shape)])
+        d_labels = np.concatenate([labels[: len(keep)], rng.integers(1, 3, 3)])
+        scores = np.round(rng.uniform(0.05, 1.0, len(masks)), 2)
+        di = Instances.from_masks(masks, d_labels, scores)
+        anns = di.to_coco(i + 1, first_id=len(dt_anns) + 1)
+        dt_anns += anns
+        dt_results += [{k: a[k] for k in ("image_id", "category_id", "segmentation", "score")} for a in anns]
+        write_mask(root / "pred" / "masks" / f"{sid}.png", di.to_semantic())
+    cats = [{"id": 1, "name": "cell"}, {"id": 2, "name": "debris"}]
+    gt_json = {"images": images, "annotations": gt_anns, "categories": cats}
+    (root / "gt.json").write_text(json.dumps(gt_json))
+    (root / "pred" / "instances.json").write_text(
+        json.dumps({"images": images, "annotations": dt_anns, "categories": cats})
+    )
+    ClassMap(("background", "cell", "debris")).save(root / "pred" / "classes.yaml")
+    return gt_json, dt_results
+
+
+@pytest.fixture
+def instance_pair(tmp_path):
+    gt_json, results = _write_instance_pair(tmp_path)
+    return tmp_path, gt_json, results
+
+
+def test_instance_stats_equal_pycocotools(instance_pair):
+    import contextlib
+    import copy
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    root, gt_json, dt_results = instance_pair
+    gt, pred = load_dataset(root / "gt.json"), load_dataset(root / "pred")
+    assert gt.task == "instance" and pred.task == "instance"
+    res = evaluate(gt, pred)
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = copy.deepcopy(gt_json)
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(copy.deepcopy(dt_results))
+        ev = COCOeval(coco_gt, coco_dt, iouType="segm")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    names = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+    assert [res.instance["stats"][k] for k in names] == pytest.approx(ev.stats.tolist(), abs=1e-12)
+    assert res.metrics["AP"] == pytest.approx(ev.stats[0], abs=1e-12)
+    # per-class AP: the mean of valid precision of that class (pycocotools' array)
+    for k, row in enumerate(res.instance["per_class"]):
+        p = ev.eval["precision"][:, :, k, 0, -1]
+        assert row["AP"] == pytest.approx(p[p > -1].mean())
+    # PR curve at IoU .50 for class 'cell' is the COCO precision row
+    assert res.instance["pr_curves"]["iou_0.50"]["cell"] == pytest.approx(
+        ev.eval["precision"][0, :, 0, 0, -1].tolist()
+    )
+    assert res.worst_key == "dsb_score"
+
+
+def test_instance_dsb_and_per_image(instance_pair):
+    from segscope.metrics.instance import dsb_image_scores, dsb_score
+
+    root, _, _ = instance_pair
+    gt, pred = load_dataset(root / "gt.json"), load_dataset(root / "pred")
+    res = evaluate(gt, pred, EvaluationConfig(boundary=True))
+    gmap = {s.id: s.instances for s in gt}
+    pmap = {s.id: s.instances for s in pred}
+    assert res.metrics["dsb_score"] == pytest.approx(dsb_score(gmap, pmap))
+    per_image = dsb_image_scores(gmap, pmap)
+    for row in res.per_sample:
+        assert row["dsb_score"] == pytest.approx(per_image[row["id"]].mean())
+        assert row["num_pred"] == len(pmap[row["id"]])
+        assert row["tp50"] + row["fn50"] == row["num_gt"]
+    assert res.instance["boundary_stats"]["AP"] <= res.instance["stats"]["AP"] + 1e-12
+    assert "boundary_AP" in res.metrics
+    # semantic scores of the objects' label maps come along
+    assert 0 < res.metrics["mean_iou"] <= 1 and len(res.confusion_matrix) == 3
+
+
+def test_instance_missing_prediction_counts_as_no_objects(instance_pair):
+    root, _, _ = instance_pair
+    gt = load_dataset(root / "gt.json")
+    pred = load_dataset(root / "pred")
+    pred_less = Dataset([s for s in pred if s.id != "img2"], pred.class_map, root=pred.root)
+    with pytest.raises(DataError, match=r"1 of 4 gt samples have no prediction \(img2\)"):
+        evaluate(gt, pred_less)
+    res = evaluate(gt, pred_less, EvaluationConfig(missing="empty"))
+    row = next(r for r in res.per_sample if r["id"] == "img2")
+    assert row["num_pred"] == 0 and row["dsb_score"] == 0.0 and row["missing"] is True
+    assert res.metrics["AP"] < evaluate(gt, pred).metrics["AP"]

@@ -77,8 +77,9 @@ def evaluate(
 
     con = Console()
     counts = results.counts
+    con.print(f"[bold]{pred}[/bold] vs [bold]{gt}[/bold]")
     con.print(
-        f"[bold]{pred}[/bold] vs [bold]{gt}[/bold]  task={results.task}  samples={counts['samples']}"
+        f"task={results.task}  samples={counts['samples']}"
         + (f"  missing (scored empty)={counts['missing']}" if counts["missing"] else "")
         + (f"  extra (skipped)={counts['extra']}" if counts["extra"] else "")
     )

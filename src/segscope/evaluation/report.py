@@ -453,20 +453,31 @@ def render_report(
 
 
 def _regions_html(regions: Mapping[str, Any]) -> str:
-    """Region breakdown: scalars as a table, per-class lists as rows."""
-    scalars = {k: v for k, v in regions.items() if not isinstance(v, dict | list)}
-    parts = [_kv_table(scalars)] if scalars else []
-    for key, value in regions.items():
-        if isinstance(value, list) and value and isinstance(value[0], Mapping):
-            parts.append(f"<h3>{html.escape(key)}</h3>" + _table(value))
-        elif isinstance(value, Mapping):
-            if value and all(isinstance(v, Mapping) for v in value.values()):
-                parts.append(
-                    f"<h3>{html.escape(key)}</h3>" + _table([{"": k, **v} for k, v in value.items()])
+    """Region breakdown: one row per class and a total; size bins as ``detected/gt (recall)``."""
+    rows = [dict(r) for r in regions.get("per_class", [])]
+    if regions.get("total"):
+        rows.append({"name": "all classes", **regions["total"]})
+    flat = []
+    for r in rows:
+        out: dict[str, Any] = {}
+        for k, v in r.items():
+            if k == "class":
+                continue
+            if isinstance(v, Mapping):
+                rec = v.get("recall")
+                out[f"{k} detected/gt"] = f"{v.get('detected', 0)}/{v.get('gt_regions', 0)}" + (
+                    "" if rec is None or (isinstance(rec, float) and math.isnan(rec)) else f" ({rec:.2f})"
                 )
             else:
-                parts.append(f"<h3>{html.escape(key)}</h3>" + _kv_table(value))
-    return "\n".join(parts)
+                out[k] = v
+        flat.append(out)
+    agg = regions.get("aggregation") or {}
+    note = (
+        f"<p>Connected regions per class; a gt region is detected at IoU &ge; {_fmt(agg.get('iou_threshold'))}, "
+        "missed otherwise; a false blob touches no gt region; a merge covers &ge; 2 gt regions, a split "
+        "breaks one gt region in &ge; 2. Size bins follow COCO (small &lt; 32&sup2;, medium &lt; 96&sup2; pixels).</p>"
+    )
+    return note + _table(flat)
 
 
 def write_report(

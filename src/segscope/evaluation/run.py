@@ -61,6 +61,12 @@ class EvaluationConfig:
     ece_bins : int
         Number of equal-width confidence bins of the expected calibration error (computed
         when the predictions have probabilities).
+    regions : bool
+        Compute the region-level error breakdown (missed, false, merged and split blobs per
+        class; :class:`segscope.metrics.regions.RegionErrors`). Class 0 is taken as the
+        background and left out when there are other classes.
+    region_iou : float
+        IoU at which a ground-truth region counts as detected in the region breakdown.
     key : str
         Name of the run, under which results attach to a dataset.
 
@@ -77,6 +83,8 @@ class EvaluationConfig:
     missing: str = "error"
     dilation_ratio: float = 0.02
     ece_bins: int = 15
+    regions: bool = True
+    region_iou: float = 0.5
     key: str = "eval"
 
     def __post_init__(self) -> None:
@@ -90,6 +98,8 @@ class EvaluationConfig:
             raise ParameterError(
                 f"dilation_ratio={self.dilation_ratio!r} must be in (0, 1]; the usual value is 0.02"
             )
+        if not (isinstance(self.region_iou, int | float) and 0 < self.region_iou <= 1):
+            raise ParameterError(f"region_iou={self.region_iou!r} must be in (0, 1]; the usual value is 0.5")
         if not (isinstance(self.ece_bins, int) and self.ece_bins >= 1):
             raise ParameterError(f"ece_bins={self.ece_bins!r} must be a positive integer (e.g. 15)")
         if self.ignore_index is not None and not isinstance(self.ignore_index, int):
@@ -518,9 +528,22 @@ class _SemanticPass:
             if config.boundary
             else None
         )
+        self.regions = self._new_regions() if config.regions else None
         self.calibration: Any = None  # CalibrationError, created at the first sample with probs
         self.calibrated = 0
         self.rows: list[dict[str, Any]] = []
+
+    def _new_regions(self) -> Any:
+        from segscope.metrics.regions import RegionErrors
+
+        classes = range(1, self.num_classes) if self.num_classes > 1 else None
+        return RegionErrors(
+            self.num_classes,
+            ignore_index=self.ignore,
+            classes=classes,
+            class_names=self.names,
+            iou_threshold=self.config.region_iou,
+        )
 
     def update(
         self, sid: str, gt: np.ndarray, pred: np.ndarray, probs: np.ndarray | None, row: dict[str, Any]
@@ -545,6 +568,18 @@ class _SemanticPass:
             one.update(gt, pred)
             row["boundary_iou"] = one.compute()["mean_boundary_iou"]
             self.boundary.merge(one)
+        if self.regions is not None:
+            one_r = self._new_regions()
+            one_r.update(gt, pred)
+            total = one_r.compute()["total"]
+            row.update(
+                regions_gt=total["gt_regions"],
+                regions_missed=total["missed"],
+                regions_false=total["false_blobs"],
+                regions_merged=total["merges"],
+                regions_split=total["splits"],
+            )
+            self.regions.merge(one_r)
         if probs is not None:
             from segscope.metrics.calibration import CalibrationError
 
@@ -594,6 +629,8 @@ class _SemanticPass:
             metrics["boundary_iou"] = b["mean_boundary_iou"]
             for c, v in enumerate(b["boundary_iou"]):
                 per_class[c]["boundary_iou"] = v
+        if self.regions is not None:
+            results.regions = self.regions.compute()
         if self.calibration is not None:
             calib = self.calibration.compute()
             calib["num_samples"] = self.calibrated
