@@ -295,3 +295,34 @@ def test_per_image_mean_differs_from_pooled():
     acc.update(small_gt, np.array([[1, 0]], np.uint8))
     assert acc.compute()["mean_iou"] == 0.5
     assert acc.confusion.compute()["mean_iou"] == pytest.approx(200 / 202)
+
+
+def test_metric_registry_keys_exist_in_results():
+    from segscope.metrics import METRICS, BoundaryIoU, CalibrationError, RegionErrors
+
+    gt, pred = make_pair(7, (16, 16), 3, np.uint8)
+    probs = np.full((16, 16, 3), 1 / 3)
+    results = {"confusion": ConfusionMatrix(3), "boundary": BoundaryIoU(3), "regions": RegionErrors(3)}
+    for acc in results.values():
+        acc.update(gt, pred)
+    cal = CalibrationError()
+    cal.update(gt, probs)
+    computed = {k: v.compute() for k, v in results.items()}
+    computed["calibration"] = cal.compute()
+    computed["regions"] = computed["regions"]["total"]
+    assert len(METRICS) >= 7
+    for name in METRICS:
+        spec = METRICS.get(name)
+        assert spec.key in computed[spec.source], name
+        assert spec.per_class_key is None or len(computed[spec.source][spec.per_class_key]) == 3
+    assert METRICS.get("mIoU").name == "iou" and METRICS.get("f1").name == "dice"
+    with pytest.raises(ParameterError, match="unknown metric 'ioux' \\(did you mean 'iou'\\?\\)"):
+        METRICS.get("ioux")
+
+
+def test_metrics_package_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, segscope.metrics; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
