@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "segscope.cli.data",
     "segscope.cli.evaluate",
     "segscope.cli.datasets",
+    "segscope.cli.models",
 )
 
 

@@ -1,0 +1,196 @@
+"""Deep-model commands: ``models list``, ``train``, ``predict``, ``export``.
+
+torch, Lightning, MLflow and ONNX Runtime are imported inside the commands, never at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from segscope.errors import ParameterError
+
+
+def _model_args(items: list[str]) -> dict[str, object]:
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in items:
+        if "=" not in item:
+            raise ParameterError(f"--model-arg '{item}' is not KEY=VALUE; e.g. --model-arg encoder_depth=3")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    """Add the deep-model commands to ``app``."""
+    models_app = typer.Typer(help="Segmentation architectures (smp and torchvision).", no_args_is_help=True)
+    app.add_typer(models_app, name="models")
+
+    @models_app.command("list")
+    def list_cmd(
+        pattern: Annotated[str | None, typer.Argument(help="Shell wildcard, e.g. 'deeplab*'.")] = None,
+        encoders: Annotated[bool, typer.Option("--encoders", help="List smp encoder names instead.")] = False,
+    ) -> None:
+        """List architectures (or smp encoders) matching PATTERN.
+
+        Example: segscope models list 'deeplab*'   |   segscope models list 'resnet*' --encoders
+        """
+        from rich.console import Console
+        from rich.table import Table
+
+        from segscope.models import ARCHITECTURES, list_encoders, list_models
+
+        console = Console()
+        if encoders:
+            for name in list_encoders(pattern):
+                console.print(name)
+            return
+        table = Table("name", "library", "description")
+        for name in list_models(pattern):
+            spec = ARCHITECTURES.get(name)
+            table.add_row(name, spec.library, spec.description)
+        console.print(table)
+
+    @app.command("train")
+    def train_cmd(
+        dataset: Annotated[Path, typer.Argument(help="Training dataset (any format segscope reads).")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create.")],
+        model: Annotated[str, typer.Option(help="Architecture, see 'segscope models list'.")] = "unet",
+        encoder: Annotated[str | None, typer.Option(help="smp encoder (smp architectures).")] = "resnet18",
+        weights: Annotated[str, typer.Option(help="none, imagenet, or a local state-dict file.")] = "none",
+        model_arg: Annotated[list[str], typer.Option(help="Extra architecture option KEY=VALUE.")] = [],  # noqa: B006
+        epochs: int = 20,
+        batch_size: int = 8,
+        lr: float = 1e-3,
+        schedule: Annotated[str, typer.Option(help="cosine, step or none.")] = "cosine",
+        loss: Annotated[str, typer.Option(help="ce, dice, ce+dice or focal.")] = "ce",
+        class_weights: Annotated[str | None, typer.Option(help="Comma-separated, one per class.")] = None,
+        val_split: Annotated[str | None, typer.Option(help="Split of DATASET used for validation.")] = None,
+        val: Annotated[Path | None, typer.Option(help="Separate validation dataset.")] = None,
+        val_fraction: float = 0.2,
+        augment: Annotated[
+            str, typer.Option(help="default, light, none, or an Albumentations YAML file.")
+        ] = "default",
+        crop: Annotated[int | None, typer.Option(help="Random square training crops of this size.")] = None,
+        seed: int = 0,
+        patience: Annotated[
+            int | None, typer.Option(help="Early stopping after N epochs without progress.")
+        ] = None,
+        workers: int = 0,
+        resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoints/last.ckpt.")] = False,
+        tracking_uri: Annotated[
+            str | None, typer.Option(help="MLflow store (default OUT/../mlruns).")
+        ] = None,
+        no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")] = False,
+    ) -> None:
+        """Train a segmentation model with Lightning; track it in MLflow.
+
+        Example: segscope train shapes/ --model unet --encoder resnet18 --epochs 10 --out runs/unet
+        """
+        from rich.console import Console
+
+        from segscope.training import train
+
+        result = train(
+            dataset,
+            out,
+            val=val,
+            resume=resume,
+            model=model,
+            encoder=encoder,
+            weights=None if weights.lower() == "none" else weights,
+            model_kwargs=_model_args(model_arg),
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            schedule=schedule,
+            loss=loss,
+            class_weights=[float(v) for v in class_weights.split(",")] if class_weights else None,
+            val_split=val_split,
+            val_fraction=val_fraction,
+            augment=augment,
+            crop=crop,
+            seed=seed,
+            patience=patience,
+            num_workers=workers,
+            tracking_uri=tracking_uri,
+            mlflow=not no_mlflow,
+        )
+        Console().print(
+            f"trained {result.epochs_run} epochs; best val mIoU {result.best_val_miou:.4f}; "
+            f"best checkpoint {result.best_checkpoint}"
+            + (f"; MLflow run {result.mlflow_run_id}" if result.mlflow_run_id else "")
+        )
+
+    @app.command("predict")
+    def predict_cmd(
+        model: Annotated[Path, typer.Argument(help="Run folder, checkpoint, or .onnx file.")],
+        data: Annotated[Path, typer.Argument(help="Dataset or image folder to segment.")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Prediction folder to write.")],
+        backend: Annotated[str | None, typer.Option(help="torch or onnx (default: by file type).")] = None,
+        tile: Annotated[
+            int | None, typer.Option(help="Sliding-window tile size (default: whole image).")
+        ] = None,
+        overlap: int = 64,
+        batch_size: int = 4,
+        tta: Annotated[bool, typer.Option("--tta", help="Average with flipped inputs.")] = False,
+        probs_dtype: Annotated[str, typer.Option(help="float32 or float16.")] = "float32",
+        no_probs: Annotated[bool, typer.Option("--no-probs", help="Do not save probabilities.")] = False,
+        no_overlays: Annotated[bool, typer.Option("--no-overlays", help="Do not save overlays.")] = False,
+        overwrite: bool = False,
+        threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+    ) -> None:
+        """Segment a dataset with a trained model; write masks, probs, overlays and run.json.
+
+        Example: segscope predict runs/unet images/ --out preds/ --tile 512 --overlap 64 --backend onnx
+        """
+        from rich.console import Console
+
+        from segscope.inference import Predictor, predict_dataset
+        from segscope.training import open_dataset
+
+        predictor = Predictor.load(model, backend=backend, threads=threads)
+        n = predict_dataset(
+            predictor,
+            open_dataset(data),
+            out,
+            tile=tile,
+            overlap=overlap,
+            batch_size=batch_size,
+            tta=tta,
+            save_probs=not no_probs,
+            probs_dtype=probs_dtype,
+            overlays=not no_overlays,
+            overwrite=overwrite,
+            model_path=str(model),
+        )
+        Console().print(f"predicted {n} images with {predictor.backend} -> {out}")
+
+    @app.command("export")
+    def export_cmd(
+        model: Annotated[Path, typer.Argument(help="Run folder or checkpoint.")],
+        format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", help="Output file (default RUN_DIR/model.onnx).")
+        ] = None,
+        opset: int = 17,
+    ) -> None:
+        """Export a trained model to ONNX (dynamic batch and size), checked against torch.
+
+        Example: segscope export runs/unet --format onnx
+        """
+        from rich.console import Console
+
+        from segscope.inference.export import EXPORT_FORMATS, export_onnx
+
+        if format.lower() not in EXPORT_FORMATS:
+            raise ParameterError(f"unknown export format '{format}'; use one of {', '.join(EXPORT_FORMATS)}")
+        report = export_onnx(model, out, opset=opset)
+        Console().print(
+            f"wrote {report.path}; max |probs(onnx) - probs(torch)| = {report.max_abs_diff:.2e} "
+            f"on input {report.input_shape}"
+        )

@@ -1,0 +1,225 @@
+"""Predictors: a trained model (torch or ONNX Runtime) + its preprocessing -> :class:`Prediction`.
+
+Both backends share the same NumPy path: preprocessing per tile, padding to the encoder's
+stride, optional flip TTA and sliding-window blending; only the batch call differs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segscope.core.classes import ClassMap
+from segscope.core.prediction import Prediction
+from segscope.core.probs import probs_to_mask
+from segscope.errors import FormatError, ParameterError
+from segscope.inference.tiling import sliding_window
+from segscope.models.preprocessing import Preprocessing
+
+__all__ = ["Predictor", "BACKENDS", "ONNX_METADATA_KEY"]
+
+BACKENDS = ("torch", "onnx")
+ONNX_METADATA_KEY = "segscope"
+
+BatchFn = Callable[[np.ndarray], np.ndarray]
+
+
+def _pad_to(fn: BatchFn, divisor: int) -> BatchFn:
+    """Wrap ``fn`` so it accepts any tile size: reflect-pad to ``divisor``, crop the output."""
+    if divisor <= 1:
+        return fn
+
+    def run(x: np.ndarray) -> np.ndarray:
+        h, w = x.shape[-2:]
+        ph, pw = -(-h // divisor) * divisor, -(-w // divisor) * divisor
+        if (ph, pw) == (h, w):
+            return fn(x)
+        mode = "reflect" if ph - h < h and pw - w < w else "edge"
+        padded = np.pad(x, ((0, 0), (0, 0), (0, ph - h), (0, pw - w)), mode=mode)
+        return fn(padded)[:, :, :h, :w]
+
+    return run
+
+
+def _flip_tta(fn: BatchFn) -> BatchFn:
+    """Average the probabilities of the input, its horizontal and its vertical flip."""
+
+    def run(x: np.ndarray) -> np.ndarray:
+        out = fn(x).astype(np.float32)
+        out += fn(np.ascontiguousarray(x[:, :, :, ::-1]))[:, :, :, ::-1]
+        out += fn(np.ascontiguousarray(x[:, :, ::-1, :]))[:, :, ::-1, :]
+        return out / 3.0
+
+    return run
+
+
+class Predictor:
+    """Predict label maps and probabilities for images of any size.
+
+    Build one with :meth:`load` (run dir, checkpoint or ``.onnx``) or :meth:`from_net`.
+
+    Examples
+    --------
+    >>> predictor = Predictor.load("runs/unet", backend="onnx")  # doctest: +SKIP
+    >>> pred = predictor.predict(image, tile=512, overlap=64, tta=True)  # doctest: +SKIP
+    >>> pred.mask.shape == image.shape[:2]  # doctest: +SKIP
+    True
+    """
+
+    def __init__(
+        self,
+        batch_fn: BatchFn,
+        preprocessing: Preprocessing,
+        *,
+        num_classes: int,
+        divisor: int = 1,
+        backend: str = "torch",
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        self._raw_fn = batch_fn
+        self.preprocessing = preprocessing
+        self.num_classes = int(num_classes)
+        self.divisor = int(divisor)
+        self.backend = backend
+        self.info = dict(info or {})
+
+    @property
+    def class_map(self) -> ClassMap:
+        cm = self.preprocessing.class_map
+        return ClassMap.from_dict(cm) if cm else ClassMap.default(self.num_classes)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_net(cls, net: Any, preprocessing: Preprocessing, *, device: str = "cpu") -> Predictor:
+        """Wrap a :class:`~segscope.models.network.SegmentationNet` (torch backend)."""
+        import torch
+
+        net = net.to(device).eval()
+
+        def run(x: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                logits = net.logits(torch.from_numpy(x).to(device))
+                return torch.softmax(logits, dim=1).float().cpu().numpy()
+
+        return cls(
+            run,
+            preprocessing,
+            num_classes=net.num_classes,
+            divisor=net.divisor,
+            backend="torch",
+            info={"model_config": net.config},
+        )
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        backend: str | None = None,
+        device: str = "cpu",
+        threads: int | None = None,
+    ) -> Predictor:
+        """Load a run dir, a checkpoint (``.ckpt``/``.pt``) or an exported ``.onnx`` model.
+
+        ``backend`` defaults to ``onnx`` for ``.onnx`` files and ``torch`` otherwise; a run dir
+        with ``backend="onnx"`` uses its ``model.onnx`` (from ``segscope export``).
+        """
+        path = Path(path)
+        if backend is None:
+            backend = "onnx" if path.suffix.lower() == ".onnx" else "torch"
+        if backend not in BACKENDS:
+            raise ParameterError(f"unknown backend '{backend}'; use one of {', '.join(BACKENDS)}")
+        if backend == "onnx":
+            if path.is_dir():
+                path = path / "model.onnx"
+                if not path.is_file():
+                    raise FormatError(
+                        f"{path}: not found; run 'segscope export {path.parent} --format onnx' first"
+                    )
+            if path.suffix.lower() != ".onnx":
+                raise ParameterError(
+                    f"{path}: backend 'onnx' needs an .onnx file; run 'segscope export' first"
+                )
+            return cls._load_onnx(path, threads=threads)
+        if path.suffix.lower() == ".onnx":
+            raise ParameterError(f"{path}: an .onnx file runs with backend 'onnx', not '{backend}'")
+        from segscope.models.checkpoint import load_model
+
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        net, pre = load_model(path)
+        return cls.from_net(net, pre, device=device)
+
+    @classmethod
+    def _load_onnx(cls, path: Path, *, threads: int | None = None) -> Predictor:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            opts.intra_op_num_threads = threads
+        try:
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+            raise FormatError(f"{path}: ONNX Runtime cannot load it ({exc}); re-export the model") from exc
+        meta = session.get_modelmeta().custom_metadata_map
+        if ONNX_METADATA_KEY not in meta:
+            raise FormatError(f"{path}: has no segscope metadata; export it with 'segscope export'")
+        record = json.loads(meta[ONNX_METADATA_KEY])
+        name = session.get_inputs()[0].name
+
+        def run(x: np.ndarray) -> np.ndarray:
+            return session.run(None, {name: x})[0]
+
+        return cls(
+            run,
+            Preprocessing.from_dict(record["preprocessing"]),
+            num_classes=record["model_config"]["num_classes"],
+            divisor=record["divisor"],
+            backend="onnx",
+            info={"model_config": record["model_config"]},
+        )
+
+    # ------------------------------------------------------------------ prediction
+    def predict_probs(
+        self,
+        image: np.ndarray,
+        *,
+        tile: int | None = None,
+        overlap: int = 64,
+        batch_size: int = 4,
+        tta: bool = False,
+        memmap_dir: str | Path | None = None,
+    ) -> np.ndarray:
+        """``(H, W, K) float32`` probabilities of a raw ``(H, W[, C])`` image.
+
+        ``tile=None`` runs the whole image at once; ``tile=512`` slides 512x512 windows with
+        ``overlap`` pixels of Gaussian-blended overlap, ``batch_size`` tiles per call.
+        """
+        image = np.asarray(image)
+        fn = _pad_to(self._raw_fn, self.divisor)
+        if tta:
+            fn = _flip_tta(fn)
+        size = tile or max(image.shape[:2])
+        return sliding_window(
+            image,
+            fn,
+            num_classes=self.num_classes,
+            tile=size,
+            overlap=overlap if tile else 0,
+            batch_size=batch_size,
+            prepare=self.preprocessing.apply,
+            memmap_dir=memmap_dir,
+        )
+
+    def predict(self, image: np.ndarray, **kwargs: Any) -> Prediction:
+        """A :class:`Prediction` (mask and probs) for ``image``; options as :meth:`predict_probs`."""
+        probs = self.predict_probs(image, **kwargs)
+        return Prediction(probs_to_mask(probs), probs=probs, info={"backend": self.backend})

@@ -1,0 +1,419 @@
+"""``train``: fit a segmentation model on a segscope dataset with Lightning, tracked in MLflow.
+
+A run folder holds everything needed without MLflow::
+
+    RUN_DIR/config.yaml             the TrainConfig, model config, preprocessing, classes
+    RUN_DIR/classes.yaml            ClassMap.save
+    RUN_DIR/metrics.csv             one row per epoch
+    RUN_DIR/checkpoints/best.ckpt   best val mIoU
+    RUN_DIR/checkpoints/last.ckpt   end of the latest epoch (what --resume continues from)
+    RUN_DIR/overlays/<id>.png       a few validation predictions
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segscope.core.classes import ClassMap
+from segscope.core.dataset import Dataset
+from segscope.errors import DataError, ParameterError
+from segscope.utils.files import atomic_path, write_text
+
+__all__ = ["TrainConfig", "TrainResult", "train", "open_dataset", "default_tracking_uri"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved as ``config.yaml``)."""
+
+    model: str = "unet"
+    encoder: str | None = "resnet18"
+    weights: str | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    loss: str = "ce"
+    class_weights: list[float] | None = None
+    val_split: str | None = None
+    val_fraction: float = 0.2
+    augment: str = "default"
+    crop: int | None = None
+    seed: int = 0
+    patience: int | None = None
+    num_workers: int = 0
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    accelerator: str = "auto"
+    mlflow: bool = True
+    tracking_uri: str | None = None
+    experiment: str = "segscope"
+    overlays: int = 4
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    best_val_miou: float
+    epochs_run: int
+    history: list[dict[str, float]]
+    mlflow_run_id: str | None = None
+
+
+def open_dataset(path: str | os.PathLike[str] | Dataset) -> Dataset:
+    """A :class:`Dataset` as is, or the one :func:`segscope.formats.load_dataset` reads at ``path``."""
+    if isinstance(path, Dataset):
+        return path
+    from segscope.formats import load_dataset
+
+    return load_dataset(path)
+
+
+def default_tracking_uri(run_dir: Path) -> str:
+    """``sqlite:///RUN_DIR/../mlruns/mlflow.db``: one local store for sibling runs.
+
+    MLflow 3 refuses its old file store by default, so the local store is SQLite, with
+    artifacts beside it in ``mlruns/artifacts``.
+    """
+    folder = run_dir.resolve().parent / "mlruns"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def _split(dataset: Dataset, val: Dataset | None, cfg: TrainConfig) -> tuple[Dataset, Dataset]:
+    if val is not None:
+        train = dataset.split("train") if "train" in dataset.splits else dataset
+        return train, val
+    if cfg.val_split is not None:
+        train = dataset.split("train") if "train" in dataset.splits else None
+        val_set = dataset.split(cfg.val_split)
+        if train is None:
+            ids = set(val_set.ids)
+            train = dataset._subset([s for s in dataset if s.id not in ids])
+        return train, val_set
+    if "train" in dataset.splits and "val" in dataset.splits:
+        return dataset.split("train"), dataset.split("val")
+    if not 0 < cfg.val_fraction < 1:
+        raise ParameterError(f"val_fraction {cfg.val_fraction} must be in (0, 1); or give --val-split/--val")
+    n = len(dataset)
+    n_val = max(1, int(round(cfg.val_fraction * n)))
+    if n - n_val < 1:
+        raise DataError(f"{dataset.root or 'dataset'}: {n} samples are too few to hold out a validation set")
+    order = np.random.default_rng(cfg.seed).permutation(n)
+    val_idx = set(order[:n_val].tolist())
+    samples = list(dataset)
+    return (
+        dataset._subset([s for i, s in enumerate(samples) if i not in val_idx]),
+        dataset._subset([s for i, s in enumerate(samples) if i in val_idx]),
+    )
+
+
+class _MetricsCSV:
+    """Lightning callback writing ``metrics.csv`` (one row per epoch), atomically, resume-safe."""
+
+    FIELDS = ("epoch", "train_loss", "val_loss", "val_miou", "val_pixel_accuracy", "lr", "seconds")
+
+    def __new__(cls, path: Path) -> Any:
+        import lightning as L
+
+        class Callback(L.Callback):
+            def __init__(self) -> None:
+                self.path = path
+                self.t0 = time.time()
+                self.rows: list[dict[str, float]] = []
+
+            def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
+                self.t0 = time.time()
+
+            def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
+                if trainer.sanity_checking or not trainer.is_global_zero:
+                    return
+                m = trainer.callback_metrics
+                row = {"epoch": trainer.current_epoch}
+                for key in ("train_loss_epoch", "val_loss", "val_miou", "val_pixel_accuracy"):
+                    if key in m:
+                        row[key.replace("_epoch", "")] = round(float(m[key]), 6)
+                row["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+                row["seconds"] = round(time.time() - self.t0, 2)
+                old = []
+                if self.path.is_file():
+                    with self.path.open(newline="") as f:
+                        old = [r for r in csv.DictReader(f) if int(r["epoch"]) < row["epoch"]]
+                buf = io.StringIO()
+                writer = csv.DictWriter(buf, fieldnames=_MetricsCSV.FIELDS, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows([*old, row])
+                write_text(self.path, buf.getvalue())
+                self.rows = [*old, row]
+
+        return Callback()
+
+
+def _atomic_checkpoint_io() -> Any:
+    import torch
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        # A kill -9 during a save must leave the previous last.ckpt intact for --resume.
+        def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+            with atomic_path(path) as tmp:
+                torch.save(checkpoint, tmp)
+
+    return AtomicCheckpointIO()
+
+
+def train(
+    dataset: str | os.PathLike[str] | Dataset,
+    out: str | os.PathLike[str],
+    *,
+    config: TrainConfig | None = None,
+    val: str | os.PathLike[str] | Dataset | None = None,
+    resume: bool = False,
+    progress_bar: bool | None = None,
+    **overrides: Any,
+) -> TrainResult:
+    """Train a model on ``dataset``; write the run folder ``out``.
+
+    Parameters
+    ----------
+    dataset : path or Dataset
+        Training data (its ``train`` split when it has one).
+    out : path
+        Run folder (created).
+    config : TrainConfig, optional
+        Defaults; keyword ``overrides`` replace single fields (``epochs=5, model="fpn"``).
+    val : path or Dataset, optional
+        Separate validation dataset; else ``config.val_split``, the ``val`` split, or a
+        seeded ``val_fraction`` of the samples.
+    resume : bool
+        Continue from ``out/checkpoints/last.ckpt`` (also after the process was killed).
+
+    Returns
+    -------
+    TrainResult
+
+    Examples
+    --------
+    >>> result = train("shapes/", "runs/unet", epochs=5, model="unet", encoder="resnet18")  # doctest: +SKIP
+    >>> result.best_val_miou  # doctest: +SKIP
+    0.83
+    """
+    import lightning as L
+    import torch
+    import yaml
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    from segscope.models.preprocessing import Preprocessing
+    from segscope.models.registry import model_config
+    from segscope.training.augment import check_augmentation, make_augmentation
+    from segscope.training.data import SegmentationDataModule, SegmentationDataset
+    from segscope.training.module import SegmentationTask
+
+    cfg = TrainConfig(**asdict(config)) if config is not None else TrainConfig()
+    for key, value in overrides.items():
+        if not hasattr(cfg, key):
+            raise ParameterError(f"unknown training option '{key}'; valid: {', '.join(asdict(cfg))}")
+        setattr(cfg, key, value)
+    run_dir = Path(out)
+    ckpt_dir = run_dir / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    if resume and not last.is_file():
+        raise ParameterError(
+            f"{run_dir}: nothing to resume (no checkpoints/last.ckpt); drop --resume to start"
+        )
+    if not resume and last.is_file():
+        raise ParameterError(
+            f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out"
+        )
+    if resume and (run_dir / "config.yaml").is_file():
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text())["train"]
+        saved.update({k: v for k, v in overrides.items() if k in ("epochs", "mlflow", "tracking_uri")})
+        cfg = TrainConfig(**saved)
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    data = open_dataset(dataset)
+    val_data = open_dataset(val) if val is not None else None
+    train_set, val_set = _split(data, val_data, cfg)
+    class_map: ClassMap = data.class_map
+
+    first = train_set[0].image
+    in_channels = 1 if first.ndim == 2 else int(first.shape[2])
+    mkw = dict(cfg.model_kwargs)
+    mconf = model_config(
+        cfg.model, encoder=cfg.encoder, in_channels=in_channels, num_classes=class_map.num_classes, **mkw
+    )
+    pre = Preprocessing.from_images(
+        (s.image for s in train_set),
+        in_channels=in_channels,
+        mean=cfg.mean,
+        std=cfg.std,
+        class_map=class_map.to_dict(),
+    )
+    transform = make_augmentation(cfg.augment, crop=cfg.crop, ignore_index=class_map.ignore_index)
+    train_ds = SegmentationDataset(train_set, pre, transform=transform)
+    val_ds = SegmentationDataset(val_set, pre)
+    check_augmentation(
+        transform,
+        [train_ds.raw(i) for i in range(min(8, len(train_ds)))],
+        num_classes=class_map.num_classes,
+        ignore_index=class_map.ignore_index,
+        seed=cfg.seed,
+    )
+
+    task = SegmentationTask(
+        mconf,
+        pre.to_dict(),
+        loss=cfg.loss,
+        class_weights=cfg.class_weights,
+        ignore_index=class_map.ignore_index,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        schedule=cfg.schedule,
+        epochs=cfg.epochs,
+        weights=None if resume else cfg.weights,
+    )
+    dm = SegmentationDataModule(
+        train_ds,
+        val_ds,
+        batch_size=cfg.batch_size,
+        num_workers=cfg.num_workers,
+        divisor=task.net.divisor,
+        seed=cfg.seed,
+    )
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    class_map.save(run_dir / "classes.yaml")
+    record = {
+        "train": asdict(cfg),
+        "dataset": str(getattr(data, "root", None) or ""),
+        "val_dataset": str(getattr(val_data, "root", "") or "") if val_data is not None else None,
+        "num_train": len(train_set),
+        "num_val": len(val_set),
+        "model_config": mconf,
+        "preprocessing": pre.to_dict(),
+    }
+    write_text(run_dir / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+
+    logger: Any = False
+    run_id = None
+    if cfg.mlflow:
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        uri = cfg.tracking_uri or default_tracking_uri(run_dir)
+        run_id_file = run_dir / "mlflow_run_id.txt"
+        prev = run_id_file.read_text().strip() if resume and run_id_file.is_file() else None
+        artifacts = None
+        if uri.startswith("sqlite:///"):
+            artifacts = (Path(uri[len("sqlite:///") :]).parent / "artifacts").as_uri()
+        logger = MLFlowLogger(
+            experiment_name=cfg.experiment,
+            tracking_uri=uri,
+            run_name=run_dir.name,
+            # A resumed run may change hyper-parameters (epochs), which MLflow refuses to
+            # overwrite, so it gets its own MLflow run that points back to the first one.
+            tags={"resumed_from": prev} if prev else None,
+            artifact_location=artifacts,
+        )
+        run_id = logger.run_id
+        write_text(run_id_file, run_id + "\n")
+
+    use_gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
+    best_cb = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor="val_miou",
+        mode="max",
+        save_last=True,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    metrics_cb = _MetricsCSV(run_dir / "metrics.csv")
+    callbacks: list[Any] = [best_cb, metrics_cb]
+    if cfg.patience:
+        callbacks.append(EarlyStopping(monitor="val_miou", mode="max", patience=cfg.patience))
+    show_bar = progress_bar if progress_bar is not None else os.environ.get("SEGSCOPE_PROGRESS", "1") != "0"
+    trainer = L.Trainer(
+        max_epochs=cfg.epochs,
+        accelerator="gpu" if use_gpu else "cpu",
+        devices="auto",
+        strategy="ddp" if use_gpu and torch.cuda.device_count() > 1 else "auto",
+        precision="16-mixed" if use_gpu else "32-true",
+        deterministic="warn",
+        logger=logger,
+        callbacks=callbacks,
+        plugins=[_atomic_checkpoint_io()],
+        enable_progress_bar=show_bar,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        default_root_dir=str(run_dir),
+        num_sanity_val_steps=0,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*Checkpoint directory.*exists and is not empty.*")
+        warnings.filterwarnings("ignore", ".*number of training batches.*smaller than the logging interval.*")
+        trainer.fit(task, datamodule=dm, ckpt_path=str(last) if resume else None)
+
+    best = Path(best_cb.best_model_path) if best_cb.best_model_path else last
+    best_score = float(best_cb.best_model_score) if best_cb.best_model_score is not None else math.nan
+    history = metrics_cb.rows or _read_history(run_dir / "metrics.csv")
+    if trainer.is_global_zero:
+        overlay_files = _write_overlays(best, val_set, run_dir / "overlays", cfg.overlays)
+        if cfg.mlflow and logger:
+            client = logger.experiment
+            for path in (run_dir / "config.yaml", run_dir / "metrics.csv", run_dir / "classes.yaml", best):
+                client.log_artifact(run_id, str(path))
+            for path in overlay_files:
+                client.log_artifact(run_id, str(path), artifact_path="overlays")
+            logger.finalize("success")
+    return TrainResult(
+        run_dir=run_dir,
+        best_checkpoint=best,
+        last_checkpoint=last,
+        best_val_miou=best_score,
+        epochs_run=trainer.current_epoch,
+        history=history,
+        mlflow_run_id=run_id,
+    )
+
+
+def _read_history(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in csv.DictReader(f)]
+
+
+def _write_overlays(checkpoint: Path, val_set: Dataset, folder: Path, n: int) -> list[Path]:
+    """Predict ``n`` validation samples with the best model; save image+mask overlays."""
+    if n <= 0 or not checkpoint.is_file():
+        return []
+    from segscope.core.image import overlay
+    from segscope.formats.files import write_image
+    from segscope.inference.predictor import Predictor
+
+    predictor = Predictor.load(checkpoint)
+    cmap = val_set.class_map
+    written = []
+    for sample in list(val_set)[:n]:
+        image = sample.image
+        pred = predictor.predict(image)
+        layer = cmap.colorize(pred.mask)
+        path = folder / f"{sample.id}.png"
+        write_image(path, overlay(image, layer, alpha=0.45))
+        written.append(path)
+    return written
