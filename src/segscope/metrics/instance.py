@@ -215,32 +215,38 @@ class _DtSide:
 
     def _from_results(self, dt: Sequence[Mapping[str, Any]], gt: _GtSide, index: dict[Any, int]) -> None:
         n = len(dt)
-        img = np.empty(n, np.int64)
-        score = np.empty(n, np.float64)
-        cat: list[Any] = [None] * n
-        rles: list[dict[str, Any]] = [None] * n  # type: ignore[list-item]
-        for k, ann in enumerate(dt):
-            i = ann.get("image_id")
-            if i not in index:
-                raise DataError(f"result {k} has image_id {i!r} that gt does not have; drop it or fix the id")
-            if "score" not in ann:
-                raise DataError(
-                    f"result {k} (image {i!r}) has no 'score'; detections need a score each for AP"
-                )
-            h, w = gt.sizes[i]
-            segm = ann.get("segmentation")
-            if isinstance(segm, Mapping) and not isinstance(segm.get("counts"), list):
-                if list(segm.get("size", ())) != [h, w]:
+        # Fast path: list comprehensions over the (often 100k+) results; the careful loop
+        # below only runs to convert non-RLE masks or to name the first bad result.
+        try:
+            img = np.array([index.get(a["image_id"], -1) for a in dt], np.int64).reshape(n)
+            score = np.array([a["score"] for a in dt], np.float64).reshape(n)
+            rles = [a["segmentation"] for a in dt]
+            sizes = np.array([r["size"] if type(r) is dict else (-1, -1) for r in rles], np.int64).reshape(
+                n, 2
+            )
+            plain = all(type(r) is dict and type(r["counts"]) is not list for r in rles)
+        except (KeyError, TypeError, ValueError):
+            img, plain = np.full(n, -1, np.int64), False
+        cat: list[Any] = [a.get("category_id") for a in dt]
+        h_w = np.array([gt.sizes[i] for i in gt.image_ids], np.int64).reshape(-1, 2)
+        if not plain or (img < 0).any() or (sizes != h_w[img]).any():
+            img = np.empty(n, np.int64)
+            score = np.empty(n, np.float64)
+            rles = [None] * n  # type: ignore[list-item]
+            for k, ann in enumerate(dt):
+                i = ann.get("image_id")
+                if i not in index:
                     raise DataError(
-                        f"result {k} (image {i!r}): RLE size {list(segm.get('size', ()))} but the "
-                        f"image is {[h, w]}; encode masks at the image size"
+                        f"result {k} has image_id {i!r} that gt does not have; drop it or fix the id"
                     )
-                rles[k] = segm  # type: ignore[assignment]
-            else:
+                if "score" not in ann:
+                    raise DataError(
+                        f"result {k} (image {i!r}) has no 'score'; detections need a score each for AP"
+                    )
+                h, w = gt.sizes[i]
                 rles[k] = _ann_rle(ann, h, w, f"result {k} (image {i!r})")
-            img[k] = index[i]
-            score[k] = ann["score"]
-            cat[k] = ann.get("category_id")
+                img[k] = index[i]
+                score[k] = ann["score"]
         self.img, self.score, self.cat_raw, self.rles = img, score, cat, rles
         if n and dt[0].get("bbox"):
             # pycocotools' loadRes takes the box branch when the first result has a box and
