@@ -86,7 +86,9 @@ def test_semantic_metrics_match_torchmetrics(pair):
 
 def test_per_sample_rows_equal_hand_computation(pair):
     root, gts, preds = pair
-    res = evaluate(*_load(root))
+    gt, pred = _load(root)
+    res = evaluate(gt, pred, EvaluationConfig(key="first"))
+    assert gt["0001"].metrics["first"]["iou"] == res.per_sample[1]["iou"]  # attached under the run key
     assert [r["id"] for r in res.per_sample] == sorted(gts)
     for row in res.per_sample:
         g, p = gts[row["id"]], preds[row["id"]]

@@ -21,6 +21,27 @@ def _num(v: Any) -> str:
     return str(v)
 
 
+_PIXEL_COLUMNS = ("iou", "dice", "precision", "recall", "boundary_iou")
+_INSTANCE_COLUMNS = ("AP", "AP50", "AP75", "AR", "boundary_AP", "num_gt", "num_dt")
+
+
+def _rows_table(con: Any, title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    """Print per-class rows (``id``, ``name`` and the ``columns`` they have) as a rich table."""
+    from rich.table import Table
+
+    if not rows:
+        return
+    cols = [c for c in columns if c in rows[0]]
+    table = Table(title=title)
+    table.add_column("id", justify="right")
+    table.add_column("class", overflow="fold")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for row in rows:
+        table.add_row(str(row["id"]), str(row["name"]), *(_num(row.get(c)) for c in cols))
+    con.print(table)
+
+
 def evaluate(
     gt: Path = typer.Argument(..., help="Ground-truth dataset folder or COCO .json file."),
     pred: Path = typer.Argument(
@@ -90,16 +111,20 @@ def evaluate(
         if isinstance(value, int | float):
             summary.add_row(key, _num(value))
     con.print(summary)
-    if results.per_class:
-        cols = [k for k in results.per_class[0] if k not in ("id", "name")]
-        table = Table(title="per class")
-        table.add_column("id", justify="right")
-        table.add_column("class")
-        for c in cols:
-            table.add_column(c, justify="right")
-        for row in results.per_class:
-            table.add_row(str(row["id"]), row["name"], *(_num(row.get(c)) for c in cols))
-        con.print(table)
+    _rows_table(con, "per class (pixels)", results.per_class, _PIXEL_COLUMNS)
+    if results.instance:
+        stats = Table(title="COCO AP/AR")
+        stats.add_column("stat")
+        stats.add_column("mask", justify="right")
+        if results.instance["boundary_stats"]:
+            stats.add_column("boundary", justify="right")
+        for key, value in results.instance["stats"].items():
+            extra = (
+                [_num(results.instance["boundary_stats"][key])] if results.instance["boundary_stats"] else []
+            )
+            stats.add_row(key, _num(value), *extra)
+        con.print(stats)
+        _rows_table(con, "per class (objects)", results.instance["per_class"], _INSTANCE_COLUMNS)
     for line in results.warnings:
         con.print(f"[yellow]warning:[/yellow] {line}")
     if json_out:

@@ -36,7 +36,27 @@ ERROR_COLORS: dict[str, tuple[int, int, int]] = {
     "ignore": (150, 150, 150),
 }
 
-_THUMB = 320  # longest side of a sample panel in the report, in pixels
+_THUMB = 256  # longest side of a sample panel in the report, in pixels (keeps reports a few MB)
+
+# Per-sample values shown above a sample's panels (the CSV and JSON hold them all).
+_CAPTION_KEYS = (
+    "iou",
+    "dice",
+    "pixel_accuracy",
+    "boundary_iou",
+    "ece",
+    "dsb_score",
+    "num_gt",
+    "num_pred",
+    "tp50",
+    "fp50",
+    "fn50",
+    "regions_missed",
+    "regions_false",
+    "regions_merged",
+    "regions_split",
+    "missing",
+)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
@@ -114,11 +134,13 @@ def error_map(
 def _png_uri(rgb: np.ndarray, *, max_side: int = _THUMB) -> str:
     from PIL import Image
 
-    img = Image.fromarray(np.ascontiguousarray(rgb))
+    rgb = np.ascontiguousarray(rgb)
+    grey = rgb.ndim == 3 and (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == rgb[..., 2]).all()
+    img = Image.fromarray(rgb[..., 0] if grey else rgb)  # one channel where it is grey: a third of the size
     scale = max_side / max(img.size)
     if scale < 1:
         size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-        img = img.resize(size, Image.Resampling.NEAREST)
+        img = img.resize(size, Image.Resampling.BOX)
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
@@ -438,8 +460,7 @@ def render_report(
                 tuple(names), tuple(map(tuple, data["colors"])), ignore_index=class_map.ignore_index
             )
         for row in ranked:
-            cols = [c for c in row if c != "id"]
-            scores = ", ".join(f"{c} {_fmt(row[c])}" for c in cols)
+            scores = ", ".join(f"{c} {_fmt(row[c])}" for c in _CAPTION_KEYS if c in row)
             out.append(f'<div class="sample"><h3>{html.escape(str(row["id"]))}</h3><p>{scores}</p>')
             if gt is not None and row["id"] in gt:
                 for caption, uri in _sample_panels(row["id"], gt, pred, class_map, task=task):

@@ -395,6 +395,7 @@ def evaluate(gt: Dataset, pred: Dataset, config: EvaluationConfig | None = None)
     Returns
     -------
     EvaluationResults
+        Also attached per sample: ``gt[id].metrics[config.key]`` holds that sample's row.
 
     Raises
     ------
@@ -418,7 +419,11 @@ def evaluate(gt: Dataset, pred: Dataset, config: EvaluationConfig | None = None)
     ignore = class_map.ignore_index if config.ignore_index is None else config.ignore_index
     ids, absent, extra = _align(gt, pred, config.missing)
     warnings: list[str] = []
-    if pred.class_map.names != class_map.names and pred.class_map.num_classes == class_map.num_classes:
+    if (
+        pred.class_map.names != class_map.names
+        and not _default_names(pred.class_map.names)
+        and not _default_names(class_map.names)
+    ):
         warnings.append(
             f"pred class names {list(pred.class_map.names)} differ from gt {list(class_map.names)}; "
             "class ids are compared, names are taken from gt"
@@ -469,7 +474,14 @@ def evaluate(gt: Dataset, pred: Dataset, config: EvaluationConfig | None = None)
     runner.finish(results)
     if inst is not None:
         inst.finish(results)
+    for row in results.per_sample:  # attach per-sample scores under the run key, as FiftyOne does
+        gt[row["id"]].metrics[config.key] = {k: v for k, v in row.items() if k != "id"}
     return results
+
+
+def _default_names(names: Sequence[str]) -> bool:
+    """Names a reader made up (``background``, ``class_1``, ...), not ones a user gave."""
+    return all(n in ("background", "object") or n.startswith("class_") for n in names)
 
 
 def _version() -> str:
