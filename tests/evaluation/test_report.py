@@ -143,3 +143,22 @@ def test_report_from_dict_without_datasets():
     assert "1/2 (0.50)" in text and "all classes" in text  # region size bins and total row
     with pytest.raises(ParameterError, match="worst=-1"):
         render_report(res, worst=-1)
+
+
+def test_report_calibration_section_with_probs():
+    gt, pred = _datasets(n=2)
+    rng = np.random.default_rng(0)
+
+    def probs_of(mask):
+        p = rng.random((*mask.shape, 3)).astype(np.float32)
+        p[np.arange(mask.shape[0])[:, None], np.arange(mask.shape[1]), mask] += 1.5
+        return p / p.sum(axis=2, keepdims=True)
+
+    with_probs = Dataset(
+        [Sample(s.id, load_mask=s.load_mask, load_probs=(lambda p=probs_of(s.mask): p)) for s in pred],
+        pred.class_map,
+    )
+    res = evaluate(gt, with_probs)
+    text = render_report(res, gt=gt, pred=with_probs, worst=0)
+    assert 'id="calibration"' in text and 'alt="reliability diagram"' in text
+    assert 0 < res.metrics["ece"] < 1 and res.calibration["num_samples"] == 2

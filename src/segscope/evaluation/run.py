@@ -430,6 +430,9 @@ def evaluate(gt: Dataset, pred: Dataset, config: EvaluationConfig | None = None)
         )
     if extra:
         warnings.append(f"{len(extra)} predictions have no ground truth and were skipped ({_ids(extra)})")
+    unlabelled = len(gt) - len(ids)
+    if unlabelled:
+        warnings.append(f"{unlabelled} gt samples have no mask or instances and were skipped")
     if absent:
         warnings.append(
             f"{len(absent)} gt samples have no prediction and were scored as empty ({_ids(absent)})"
@@ -713,10 +716,21 @@ class _InstancePass:
             dsb_score=float(dsb.mean()),
         )
         self.rows.append(row)  # the same dict as the semantic pass's row: filled in finish()
+        # Label maps for the pixel metrics: the dataset's own when it has one (cheap: read from
+        # disk), else painted from the objects (one RLE decode per object).
         dtype = np.uint8 if max(len(self.names) - 1, self.ignore) <= 255 else np.uint16
-        return g.to_semantic(ignore_index=self.ignore, dtype=dtype), p.to_semantic(
-            ignore_index=self.ignore, dtype=dtype
+        gt_mask = (
+            np.asarray(gs.mask)
+            if gs.load_mask is not None
+            else g.to_semantic(ignore_index=self.ignore, dtype=dtype)
         )
+        if ps is not None and ps.load_mask is not None:
+            pred_mask = np.asarray(ps.mask)
+            _check_size(gt_mask.shape, pred_mask.shape, _where(gs, gt, "gt"), _where(ps, pred, "pred"))
+            _check_pred_values(pred_mask, len(self.names), _where(ps, pred, "pred"), gt.class_map.describe())
+        else:
+            pred_mask = p.to_semantic(ignore_index=self.ignore, dtype=dtype)
+        return gt_mask, pred_mask
 
     def finish(self, results: EvaluationResults) -> None:
         from segscope.metrics.instance import STAT_NAMES, coco_evaluate
