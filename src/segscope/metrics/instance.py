@@ -290,10 +290,10 @@ def _params(
 class _IouFn:
     """IoU matrices through ``pycocotools.mask.iou``; boundary IoU mixed in when asked."""
 
-    def __init__(self, tab: Table, sizes: list[tuple[int, int]], *, boundary: bool, dilation_ratio: float):
+    def __init__(self, tab: Table, *, boundary: bool, dilation_ratio: float, thr_min: float):
         self.tab = tab
-        self.sizes = sizes
         self.boundary = boundary
+        self.thr_min = thr_min
         self.dilation_ratio = dilation_ratio
         self.g_b: dict[int, dict[str, Any]] = {}
         self.d_b: dict[int, dict[str, Any]] = {}
@@ -321,12 +321,17 @@ class _IouFn:
         ious = np.asarray(mask_utils.iou(d, g, iscrowd), np.float64).reshape(len(d), len(g))
         if self.boundary:
             reg = ~crowd
-            if reg.any():
+            # min(mask, boundary) >= t needs mask IoU >= t, so boundaries are only computed for
+            # detections that can match at the lowest threshold; the other rows keep their
+            # mask IoU, which is below every threshold either way (the matcher skips them).
+            rows = np.flatnonzero((ious[:, reg] >= self.thr_min).any(1))
+            if rows.size:
                 gi = [i for i, c in zip(g_idx, crowd, strict=True) if not c]
-                db = self._boundaries(d_idx, tab.d_rles, self.d_b)
+                db = self._boundaries([d_idx[r] for r in rows], tab.d_rles, self.d_b)
                 gb = self._boundaries(gi, tab.g_rles, self.g_b)
-                b = np.asarray(mask_utils.iou(db, gb, [0] * len(gb)), np.float64).reshape(len(d), len(gb))
-                ious[:, reg] = np.minimum(ious[:, reg], b)
+                b = np.asarray(mask_utils.iou(db, gb, [0] * len(gb)), np.float64).reshape(len(db), len(gb))
+                sub = ious[np.ix_(rows, np.flatnonzero(reg))]
+                ious[np.ix_(rows, np.flatnonzero(reg))] = np.minimum(sub, b)
         return ious
 
 
@@ -428,8 +433,12 @@ def coco_evaluate(
         d_id=dk + 1,
         d_rles=[d.rles[i] for i in dk],
     )
-    sizes = [g.sizes[i] for i in g.image_ids]
-    iou_fn = _IouFn(tab, sizes, boundary=iou_type == "boundary", dilation_ratio=dilation_ratio)
+    iou_fn = _IouFn(
+        tab,
+        boundary=iou_type == "boundary",
+        dilation_ratio=dilation_ratio,
+        thr_min=float(np.minimum(p.iou_thrs, 1 - 1e-10).min()),
+    )
     if iou_type == "boundary":
         from segscope.metrics.boundary import boundary_width
 
