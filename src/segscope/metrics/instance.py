@@ -365,8 +365,11 @@ def coco_evaluate(
         ``"boundary"``: the matching IoU of non-crowd objects is ``min(mask IoU, boundary
         IoU)``, boundaries from :func:`segscope.metrics.boundary.mask_to_boundary`.
     max_dets : sequence of int, optional
-        Detection limits per image and category, sorted; at least three (AR1/AR10/AR100
-        are reported for the first three, AP for 100 and ``max_dets[2]`` as COCO does).
+        Detection limits per image and category, sorted; at least three. As in
+        pycocotools, "AP" reads the column for exactly 100 detections (so it is -1 when 100
+        is not listed), AP50..APl and AR100..ARl read ``max_dets[2]``, AR1/AR10 read
+        ``max_dets[0]``/``max_dets[1]``; for images with more than 100 objects use e.g.
+        ``(1, 100, 1000)`` and read AP50/AP75/AR100 or ``precision``.
     area_ranges : mapping label -> (min, max), optional
         Area ranges in pixels; the stats use the labels all/small/medium/large (-1 if absent).
     iou_thresholds, rec_thresholds : sequence of float, optional
