@@ -231,10 +231,10 @@ def random_walker(
 
     Examples
     --------
-    >>> img = np.tile([0.0, 0.1, 0.2, 0.3, 0.5, 0.6, 0.8, 0.9, 1.0, 1.0], (6, 1))
+    >>> img = np.tile([0.0, 0.1, 0.2, 0.2, 0.3, 0.7, 0.8, 0.8, 0.9, 1.0], (6, 1))
     >>> p = random_walker(img, margin=0.5)
     >>> p.mask[0].tolist(), p.probs.shape
-    ([0, 0, 0, 0, 1, 1, 1, 1, 1, 1], (6, 10, 2))
+    ([0, 0, 0, 0, 0, 1, 1, 1, 1, 1], (6, 10, 2))
     """
     gray = to_gray(image, channel)
     fg, thr = _otsu_foreground(gray, polarity, "random-walker")

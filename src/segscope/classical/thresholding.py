@@ -11,6 +11,9 @@ a sigmoid of the distance to the threshold would need a scale that nothing estim
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from skimage import exposure, filters
 
@@ -37,6 +40,29 @@ def _flat_guard(gray: np.ndarray, name: str) -> None:
             f"{name}: the image is constant (every value {gray.flat[0]!r}), so there is nothing to "
             "threshold; check the channel or use method 'threshold' with a fixed value"
         )
+
+
+def _global(
+    name: str, func: Callable[..., float], image: np.ndarray, polarity: str, channel: int | None, **kw: Any
+) -> Prediction:
+    """One skimage global threshold on the reduced channel -> binary prediction."""
+    gray = to_gray(image, channel)
+    _flat_guard(gray, name)
+    thr = float(func(gray, **kw))
+    return _binary(gray, thr, polarity, threshold=thr)
+
+
+def _local(
+    func: Callable[..., np.ndarray], image: np.ndarray, polarity: str, channel: int | None, **kw: Any
+) -> Prediction:
+    """One skimage local threshold (an array of thresholds) -> binary prediction."""
+    gray = to_gray(image, channel)
+    return _binary(
+        gray,
+        func(gray, **kw),
+        polarity,
+        **{k: v for k, v in kw.items() if k in ("block_size", "window_size")},
+    )
 
 
 @method(
@@ -91,10 +117,7 @@ def otsu(
     >>> otsu(np.array([[10, 10], [200, 200]], np.uint8)).mask.tolist()
     [[0, 0], [1, 1]]
     """
-    gray = to_gray(image, channel)
-    _flat_guard(gray, "otsu")
-    thr = float(filters.threshold_otsu(gray, nbins=nbins))
-    return _binary(gray, thr, polarity, threshold=thr)
+    return _global("otsu", filters.threshold_otsu, image, polarity, channel, nbins=nbins)
 
 
 @method(
@@ -151,10 +174,7 @@ def li(image: np.ndarray, *, polarity: str = "bright", channel: int | None = Non
     >>> li(np.array([[10, 12], [200, 210]], np.uint8)).mask.tolist()
     [[0, 0], [1, 1]]
     """
-    gray = to_gray(image, channel)
-    _flat_guard(gray, "li")
-    thr = float(filters.threshold_li(gray))
-    return _binary(gray, thr, polarity, threshold=thr)
+    return _global("li", filters.threshold_li, image, polarity, channel)
 
 
 @method("yen", family="thresholding", params=[_NBINS, POLARITY, CHANNEL])
@@ -168,10 +188,7 @@ def yen(
     >>> yen(np.array([[10, 12], [200, 210]], np.uint8)).mask.tolist()
     [[0, 0], [1, 1]]
     """
-    gray = to_gray(image, channel)
-    _flat_guard(gray, "yen")
-    thr = float(filters.threshold_yen(gray, nbins=nbins))
-    return _binary(gray, thr, polarity, threshold=thr)
+    return _global("yen", filters.threshold_yen, image, polarity, channel, nbins=nbins)
 
 
 @method("triangle", family="thresholding", params=[_NBINS, POLARITY, CHANNEL])
@@ -186,10 +203,7 @@ def triangle(
     >>> int(triangle(img).mask.sum()) > 0
     True
     """
-    gray = to_gray(image, channel)
-    _flat_guard(gray, "triangle")
-    thr = float(filters.threshold_triangle(gray, nbins=nbins))
-    return _binary(gray, thr, polarity, threshold=thr)
+    return _global("triangle", filters.threshold_triangle, image, polarity, channel, nbins=nbins)
 
 
 @method(
@@ -225,9 +239,9 @@ def adaptive(
     >>> adaptive(img, block_size=3, local="mean").mask[0].tolist()
     [0, 0, 1, 0, 0, 1, 0, 0, 1]
     """
-    gray = to_gray(image, channel)
-    thr = filters.threshold_local(gray, block_size, method=local, offset=offset)
-    return _binary(gray, thr, polarity, block_size=block_size)
+    return _local(
+        filters.threshold_local, image, polarity, channel, block_size=block_size, method=local, offset=offset
+    )
 
 
 @method(
@@ -264,9 +278,7 @@ def sauvola(
     >>> int(sauvola(img, window_size=3, polarity="dark").mask[4].sum())
     9
     """
-    gray = to_gray(image, channel)
-    thr = filters.threshold_sauvola(gray, window_size=window_size, k=k, r=r)
-    return _binary(gray, thr, polarity, window_size=window_size)
+    return _local(filters.threshold_sauvola, image, polarity, channel, window_size=window_size, k=k, r=r)
 
 
 @method("niblack", family="thresholding", params=[_WINDOW, _K, POLARITY, CHANNEL])
@@ -286,6 +298,4 @@ def niblack(
     >>> int(niblack(img, window_size=3, polarity="dark").mask[4].sum())
     9
     """
-    gray = to_gray(image, channel)
-    thr = filters.threshold_niblack(gray, window_size=window_size, k=k)
-    return _binary(gray, thr, polarity, window_size=window_size)
+    return _local(filters.threshold_niblack, image, polarity, channel, window_size=window_size, k=k)
