@@ -27,6 +27,7 @@ from segscope.classical import thresholding, edges, regions, clustering
 
 # isort: on
 from segscope.classical._base import METHODS, Method, Param, image_kind, to_bands, to_gray
+from segscope.classical._run import SegmentSummary, collect_images, segment_files
 from segscope.classical.clustering import felzenszwalb, kmeans, quickshift, slic
 from segscope.classical.edges import canny_fill, sobel_fill
 from segscope.classical.regions import random_walker, region_growing, watershed
@@ -48,6 +49,9 @@ __all__ = [
     "Method",
     "Param",
     "segment",
+    "segment_files",
+    "collect_images",
+    "SegmentSummary",
     "get_method",
     "list_methods",
     "to_gray",
