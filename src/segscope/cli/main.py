@@ -27,6 +27,7 @@ app = typer.Typer(
 # Each module defines `register(app)`; the order is the order of `segscope --help`.
 _COMMAND_MODULES = (
     "segscope.cli.data",
+    "segscope.cli.segment",
     "segscope.cli.evaluate",
     "segscope.cli.datasets",
     "segscope.cli.models",
