@@ -1,0 +1,23 @@
+import pytest
+
+from segscope.cli.main import main
+
+
+def test_models_list_wildcard(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "list", "lraspp*"])
+    assert exc.value.code == 0
+    assert "lraspp-mobilenet-v3-large" in capsys.readouterr().out
+
+
+def test_train_errors_print_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(tmp_path), "--out", str(tmp_path / "run"), "--resume", "--no-mlflow"])
+    assert exc.value.code == 1
+    assert "nothing to resume (no checkpoints/last.ckpt); drop --resume" in capsys.readouterr().err
+
+
+def test_export_unknown_format(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["export", str(tmp_path), "--format", "tflite"])
+    assert "unknown export format 'tflite'; use one of onnx" in capsys.readouterr().err

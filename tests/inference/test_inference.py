@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+
+from segscope.errors import ParameterError
+from segscope.inference import Predictor, export_onnx, sliding_window, tile_starts
+from segscope.models import Preprocessing, create_model, save_model
+
+torch = pytest.importorskip("torch")
+
+TINY = {"encoder_depth": 3, "decoder_channels": (16, 8, 4)}
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    net = create_model("unet", encoder="resnet18", in_channels=3, num_classes=3, **TINY)
+    pre = Preprocessing(3, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3), scale=255.0)
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    save_model(path, net, pre)
+    return path
+
+
+def smooth_image(h, w, seed=0):
+    import scipy.ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    img = ndi.gaussian_filter(rng.random((h, w, 3)), (6, 6, 0))
+    img = (img - img.min()) / (img.max() - img.min())
+    return (img * 255).astype(np.uint8)
+
+
+def test_tile_starts_cover_the_image():
+    assert tile_starts(100, 32, 24) == [0, 24, 48, 68]
+    assert tile_starts(20, 32, 24) == [0]
+
+
+def test_one_tile_equals_untiled(model_file):
+    pred = Predictor.load(model_file)
+    image = smooth_image(70, 90)
+    whole = pred.predict_probs(image)
+    one_tile = pred.predict_probs(image, tile=128, overlap=16)
+    np.testing.assert_array_equal(whole, one_tile)
+    # and equals the network on the padded, preprocessed image computed independently
+    net = pred  # noqa: F841
+    from segscope.models import load_model
+
+    model, pre = load_model(model_file)
+    x = torch.from_numpy(pre.apply(image))[None]
+    ref = model.predict(x)[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(whole, ref, atol=1e-5)
+
+
+def test_tiled_prediction_is_seamless(model_file):
+    pred = Predictor.load(model_file)
+    image = smooth_image(160, 160, seed=1)
+    tile, overlap = 64, 24
+    probs = pred.predict_probs(image, tile=tile, overlap=overlap, batch_size=3)
+    whole = pred.predict_probs(image)
+    assert probs.shape == (160, 160, 3)
+    np.testing.assert_allclose(probs.sum(2), 1.0, atol=1e-5)
+    # Away from tile borders the blend is close to the whole-image prediction.
+    assert np.abs(probs - whole).mean() < 0.05
+    # Horizontal jumps across the columns where tiles start or end are no larger than elsewhere.
+    dx = np.abs(np.diff(probs, axis=1)).max(axis=2)  # (H, W-1): jump between column j and j+1
+    starts = tile_starts(160, tile, tile - overlap)
+    borders = sorted({s - 1 for s in starts if s > 0} | {s + tile - 1 for s in starts if s + tile < 160})
+    inside = np.setdiff1d(np.arange(dx.shape[1]), borders)
+    assert dx[:, borders].mean() <= 1.5 * dx[:, inside].mean()
+    assert dx[:, borders].max() <= dx[:, inside].max()
+
+
+def test_memmap_and_batches_give_the_same_result(model_file, tmp_path):
+    pred = Predictor.load(model_file)
+    image = smooth_image(72, 80, seed=2)
+    a = pred.predict_probs(image, tile=48, overlap=16, batch_size=1)
+    b = pred.predict_probs(image, tile=48, overlap=16, batch_size=5, memmap_dir=tmp_path)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    with pytest.raises(ParameterError, match="overlap 48 must be smaller than the tile"):
+        pred.predict_probs(image, tile=48, overlap=48)
+
+
+def test_flip_tta_of_a_flip_invariant_model_is_unchanged():
+    def fn(x):
+        m = x.mean(axis=1, keepdims=True)
+        return np.concatenate([m, 1 - m], axis=1)
+
+    image = np.random.default_rng(0).random((20, 30)).astype(np.float32)
+    pre = Preprocessing(1, (0.0,), (1.0,))
+    p = Predictor(fn, pre, num_classes=2)
+    np.testing.assert_allclose(p.predict_probs(image, tta=True), p.predict_probs(image), atol=1e-6)
+    probs = sliding_window(image, fn, num_classes=2, tile=8, overlap=2, prepare=pre.apply)
+    np.testing.assert_allclose(probs[:, :, 0], image, atol=1e-6)
+
+
+def test_onnx_export_parity_and_metadata(model_file, tmp_path):
+    report = export_onnx(model_file, tmp_path / "m.onnx")
+    assert report.max_abs_diff <= 1e-4
+    onnx_pred = Predictor.load(tmp_path / "m.onnx")
+    torch_pred = Predictor.load(model_file)
+    assert onnx_pred.backend == "onnx" and onnx_pred.preprocessing == torch_pred.preprocessing
+    image = smooth_image(75, 101, seed=3)  # not divisible by the stride: padded for both
+    np.testing.assert_allclose(onnx_pred.predict_probs(image), torch_pred.predict_probs(image), atol=1e-4)
+    batch = onnx_pred.predict_probs(image, tile=48, overlap=8, batch_size=4)  # dynamic batch
+    assert batch.shape == (75, 101, 3)
+    with pytest.raises(ParameterError, match="needs an .onnx file"):
+        Predictor.load(model_file, backend="onnx")
+
+
+def test_predict_dataset_writes_layout(model_file, tmp_path):
+    from segscope.core.classes import ClassMap
+    from segscope.core.dataset import Dataset, Sample
+    from segscope.inference import predict_dataset
+
+    img = smooth_image(40, 50)
+    ds = Dataset([Sample("a", load_image=lambda: img)], ClassMap.default(3))
+    n = predict_dataset(Predictor.load(model_file), ds, tmp_path / "out", probs_dtype="float16")
+    assert n == 1
+    probs = np.load(tmp_path / "out" / "probs" / "a.npy")
+    assert probs.dtype == np.float16 and probs.shape == (40, 50, 3)
+    assert (tmp_path / "out" / "masks" / "a.png").is_file()
+    assert (tmp_path / "out" / "run.json").is_file()
