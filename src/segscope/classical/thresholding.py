@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from skimage import exposure, filters
+from skimage import filters
 
 from segscope.classical._base import CHANNEL, POLARITY, Param, apply_polarity, method, to_gray
 from segscope.core.prediction import Prediction
@@ -152,8 +152,12 @@ def multi_otsu(
         hist = None
         if np.issubdtype(gray.dtype, np.integer) and int(gray.max()) - int(gray.min()) >= nbins:
             # skimage gives integer images one bin per value, which makes multi-Otsu's search
-            # over 16-bit data take hours; honour nbins instead.
-            hist = exposure.histogram(gray.astype(np.float64), nbins, source_range="image")
+            # over 16-bit data take hours; honour nbins instead. Bins are runs of whole values
+            # and each is represented by its largest value, so `gray > t` splits between bins.
+            lo = int(gray.min())
+            width = -(-(int(gray.max()) - lo + 1) // nbins)
+            counts = np.bincount(((gray.astype(np.int64) - lo) // width).ravel())
+            hist = (counts, lo + width * (np.arange(counts.size) + 1) - 1)
         thresholds = filters.threshold_multiotsu(gray, classes=classes, nbins=nbins, hist=hist)
     except ValueError as exc:
         raise DataError(
