@@ -163,7 +163,9 @@ def multi_otsu(
         raise DataError(
             f"multi-otsu: cannot find {classes - 1} thresholds ({exc}); use fewer classes or more nbins"
         ) from exc
-    labels = np.digitize(gray, thresholds, right=True).astype(np.uint8)  # x > t_k -> class k + 1
+    labels = np.zeros(gray.shape, np.uint8)
+    for t in thresholds:  # class = number of thresholds below the value (x > t), faster than digitize
+        labels += gray > t
     if polarity == "dark":
         labels = (classes - 1 - labels).astype(np.uint8)
     return Prediction(labels, info={"thresholds": [float(t) for t in thresholds]})
