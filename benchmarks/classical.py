@@ -7,8 +7,8 @@ positive class; methods run with ``polarity=dark`` where they have one).
 
 Run:  .venv/bin/python benchmarks/classical.py [--data ../shared/data/isbi2012_membrane]
 
-Timings are the best of ``--repeat`` runs per image, summed over images, then divided by
-the number of images. Slow methods (random walker, quickshift) run on the first
+Timings are the best of ``--repeat`` runs per image (after one warm-up call of each),
+summed over images, then divided by the number of images. Slow methods (random walker, quickshift) run on the first
 ``--slow-images`` images only; the table says how many images each row used.
 """
 
@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> None:
         inter = union = 0
         same = True
         segments = []
+        DIRECT[name](images[0])  # warm-up: lazy imports and caches are not part of the timing
+        segment(images[0], name, **params)
         for img, gt in zip(images[:n], gts[:n], strict=True):
             # time once to decide how many repeats are affordable
             direct, wrapped = (
