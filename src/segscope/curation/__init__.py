@@ -1,0 +1,1 @@
+"""Curation: duplicates and leakage, label errors, embeddings, uniqueness, active learning."""
