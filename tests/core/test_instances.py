@@ -75,3 +75,26 @@ def test_empty():
     assert inst.to_masks().shape == (0, 4, 5)
     assert inst.boxes.shape == (0, 4)
     assert (inst.to_id_map() == 0).all()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_id_map_rles_equal_pycocotools_encode_byte_for_byte(seed):
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(1, 60, 2)
+    ids = rng.integers(0, 6, (h, w)) * rng.integers(0, 2, (h, w))
+    ids[-1, -1] = 3  # an object ending on the last pixel (no trailing background run)
+    inst = Instances.from_id_map(ids)
+    present = np.unique(ids[ids > 0])
+    ref = [mask_utils.encode(np.asfortranarray((ids == i).astype(np.uint8)))["counts"] for i in present]
+    assert [r["counts"] for r in inst.rles] == ref
+    # The cached id map and the decode path agree.
+    sem = inst.to_semantic()
+    del inst._id_map
+    lut = np.zeros(ids.max() + 1, np.int64)
+    lut[present] = np.arange(1, present.size + 1)
+    assert (inst.to_id_map() == lut[ids]).all() and (inst.to_semantic() == sem).all()
+
+
+def test_negative_ids_are_an_error():
+    with pytest.raises(DataError, match="ids >= 0, found -1"):
+        Instances.from_id_map(np.array([[0, -1]]))

@@ -173,7 +173,7 @@ class ClassMap:
         for stored, cid in (self.values or {}).items():
             inverse.setdefault(cid, stored)
         classes = []
-        for i, (name, color) in enumerate(zip(self.names, self.colors)):
+        for i, (name, color) in enumerate(zip(self.names, self.colors, strict=True)):
             entry: dict[str, Any] = {"name": name, "color": list(color)}
             if i in inverse:
                 entry["value"] = inverse[i]

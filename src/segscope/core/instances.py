@@ -14,6 +14,33 @@ from segscope.errors import DataError
 __all__ = ["Instances"]
 
 
+def _rles_from_sorted_positions(
+    order: np.ndarray, starts: np.ndarray, ends: np.ndarray, h: int, w: int
+) -> list[dict[str, Any]]:
+    """Compressed RLEs of objects whose column-major pixel positions are ``order[s:e]`` (ascending).
+
+    pycocotools has no encoder from positions, so the uncompressed counts are built here and
+    compressed by ``frPyObjects``.
+    """
+    uncompressed = []
+    total = h * w
+    for s, e in zip(starts, ends, strict=True):
+        pos = order[s:e]
+        breaks = np.flatnonzero(np.diff(pos) != 1) + 1
+        run_starts = pos[np.r_[0, breaks]]
+        run_ends = pos[np.r_[breaks - 1, pos.size - 1]] + 1
+        # counts alternate background, foreground: gap before each run, then the run.
+        gaps = run_starts - np.r_[0, run_ends[:-1]]
+        counts = np.empty(2 * run_starts.size + 1, np.int64)
+        counts[0:-1:2] = gaps
+        counts[1:-1:2] = run_ends - run_starts
+        counts[-1] = total - run_ends[-1]
+        if counts[-1] == 0:  # pycocotools' encoder writes no empty trailing run
+            counts = counts[:-1]
+        uncompressed.append({"size": [h, w], "counts": counts.tolist()})
+    return list(mask_utils.frPyObjects(uncompressed, h, w)) if uncompressed else []
+
+
 def _encode(masks: np.ndarray) -> list[dict[str, Any]]:
     """``(N, H, W)`` bool -> list of compressed RLEs (pycocotools wants Fortran order)."""
     if len(masks) == 0:
@@ -114,22 +141,22 @@ class Instances:
         id_map = np.asarray(id_map)
         if id_map.ndim != 2 or not np.issubdtype(id_map.dtype, np.integer):
             raise DataError(f"an instance-id map must be a 2-D integer array, got {id_map.shape} {id_map.dtype}")
+        if id_map.size and int(id_map.min()) < 0:
+            raise DataError(f"an instance-id map must hold ids >= 0, found {int(id_map.min())}")
         h, w = id_map.shape
-        ids = np.unique(id_map)
-        ids = ids[ids != 0]
-        if ids.size == 0:
-            return cls.empty(h, w)
-        # Objects as slices of one sort keeps this O(pixels log pixels) instead of O(N * pixels).
+        # One stable sort of the column-major pixels gives, per object, its pixel positions in
+        # ascending order; run lengths follow from where positions stop being consecutive. This
+        # builds every RLE in O(pixels log pixels) without an (H, W) array per object.
         flat = id_map.ravel(order="F")
         order = np.argsort(flat, kind="stable")
         sorted_ids = flat[order]
+        ids = np.unique(sorted_ids)
+        ids = ids[ids != 0]
+        if ids.size == 0:
+            return cls.empty(h, w)
         starts = np.searchsorted(sorted_ids, ids, side="left")
         ends = np.searchsorted(sorted_ids, ids, side="right")
-        rles = []
-        for s, e in zip(starts, ends):
-            m = np.zeros(h * w, np.uint8)
-            m[order[s:e]] = 1
-            rles.append(mask_utils.encode(m.reshape((h, w), order="F")))
+        rles = _rles_from_sorted_positions(order, starts, ends, h, w)
         if isinstance(labels, dict):
             lab = np.array([labels.get(int(i), 1) for i in ids], np.int64)
         elif labels is not None:
@@ -137,14 +164,19 @@ class Instances:
         elif semantic is not None:
             sem = np.asarray(semantic).ravel(order="F")
             lab = np.ones(ids.size, np.int64)
-            for k, (s, e) in enumerate(zip(starts, ends)):
+            for k, (s, e) in enumerate(zip(starts, ends, strict=True)):
                 vals = sem[order[s:e]]
                 vals = vals[vals != ignore_index]
                 if vals.size:
                     lab[k] = np.bincount(vals.astype(np.int64)).argmax()
         else:
             lab = np.ones(ids.size, np.int64)
-        return cls(rles, lab, h, w)
+        inst = cls(rles, lab, h, w)
+        # Objects of an id map never overlap, so the map renumbered 1..N is exactly to_id_map().
+        lut = np.zeros(int(ids[-1]) + 1, np.uint32)
+        lut[ids] = np.arange(1, ids.size + 1)
+        inst._id_map = lut[id_map]
+        return inst
 
     @classmethod
     def from_semantic(
@@ -225,6 +257,9 @@ class Instances:
         """Instance-id map, object k (0-based) -> id k + 1; later objects are drawn on top."""
         n = len(self)
         dtype = dtype or (np.uint8 if n < 256 else np.uint16 if n < 65536 else np.uint32)
+        cached = getattr(self, "_id_map", None)
+        if cached is not None:
+            return cached.astype(dtype)
         out = np.zeros((self.height, self.width), dtype)
         for k, rle in enumerate(self.rles):
             out[mask_utils.decode(rle).astype(bool)] = k + 1
@@ -232,8 +267,12 @@ class Instances:
 
     def to_semantic(self, *, background: int = 0, ignore_index: int = 255, dtype: Any = np.uint8) -> np.ndarray:
         """Label map painted with each object's label (later objects on top); crowd -> ignore."""
+        cached = getattr(self, "_id_map", None)
+        if cached is not None:
+            lut = np.r_[background, np.where(self.iscrowd, ignore_index, self.labels)].astype(dtype)
+            return lut[cached]
         out = np.full((self.height, self.width), background, dtype)
-        for rle, label, crowd in zip(self.rles, self.labels, self.iscrowd):
+        for rle, label, crowd in zip(self.rles, self.labels, self.iscrowd, strict=True):
             out[mask_utils.decode(rle).astype(bool)] = ignore_index if crowd else label
         return out
 
