@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -433,6 +433,37 @@ class Catalog:
             notes=json.loads(info["notes"]),
         )
 
+    def resolve_file(self, name: str, relpath: str) -> Path | None:
+        """The file ``relpath`` (relative to the dataset root) if the catalog references it, else ``None``.
+
+        Only an image or mask path stored for one of the dataset's samples is returned, and
+        only if, with symlinks resolved, it lies inside the dataset root: ``..`` parts,
+        absolute paths, backslashes and symlinks pointing out of the dataset all give ``None``.
+        The app answers ``None`` with 404.
+        """
+        row = self._dataset_row(name)
+        root = row["root"]
+        if not root or not relpath or "\\" in relpath or "\x00" in relpath:
+            return None
+        rel = PurePosixPath(relpath)
+        if rel.is_absolute() or any(part in ("..", ".", "") for part in relpath.split("/")):
+            return None
+        candidate = str(Path(root) / rel)
+        hit = (
+            self._con()
+            .execute(
+                "SELECT 1 FROM samples WHERE dataset = ? AND (image_path = ? OR mask_path = ?) LIMIT 1",
+                (row["id"], candidate, candidate),
+            )
+            .fetchone()
+        )
+        if hit is None:
+            return None
+        real, real_root = os.path.realpath(candidate), os.path.realpath(root)
+        if not real.startswith(real_root.rstrip(os.sep) + os.sep) or not os.path.isfile(real):
+            return None
+        return Path(real)
+
     # ------------------------------------------------------------------ samples
     def _sample_pk(self, did: int, sample_id: str, *, dataset: str) -> int:
         row = (
@@ -682,7 +713,9 @@ class Catalog:
             "created": row["created"],
         }
         out["num_samples"] = con.execute(
-            "SELECT count(*) FROM run_samples WHERE run = ?", (row["id"],)
+            "SELECT count(*) FROM (SELECT sample FROM run_samples WHERE run = ? "
+            "UNION SELECT sample FROM sample_values WHERE run = ?)",
+            (row["id"], row["id"]),
         ).fetchone()[0]
         out["value_names"] = [
             r[0] for r in con.execute("SELECT DISTINCT name FROM sample_values WHERE run = ?", (row["id"],))
