@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "segscope.cli.evaluate",
     "segscope.cli.datasets",
     "segscope.cli.models",
+    "segscope.cli.catalog",
 )
 
 
