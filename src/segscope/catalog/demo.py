@@ -50,7 +50,7 @@ def build_demo_workspace(
     >>> import tempfile
     >>> cat = build_demo_workspace(tempfile.mkdtemp(), n=4, size=48)
     >>> [r["key"] for r in cat.runs("shapes")]
-    ['good', 'bad', 'good-eval', 'bad-eval']
+    ['good', 'good-eval', 'bad', 'bad-eval']
     """
     from segscope.core.prediction import Prediction
     from segscope.datasets.shapes import make_shapes
