@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned, so nothing else can pull a different build.
 	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install --quiet -e ".[deep,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[deep,app,dev]"
 	touch $(STAMP)
 
 demo: setup
