@@ -21,6 +21,7 @@ demo: setup
 	SEGSCOPE_DEMO=$(DEMO) bash scripts/demo.sh
 
 test: setup
+	bash scripts/install_chromium.sh
 	SEGSCOPE_PROGRESS=0 $(BIN)/python -m pytest -q
 
 lint: setup
