@@ -237,8 +237,9 @@ class PredictionWriter:
     def overlay(self, image: np.ndarray, prediction: Prediction) -> np.ndarray:
         """``(H, W, 3) uint8``: the image with non-background classes tinted and boundaries drawn.
 
-        Boundaries are those of the instances when there are any (so touching objects are
-        told apart), else of the label map (``skimage.segmentation.find_boundaries``).
+        With instances, each object gets its own colour and contour (so touching objects are
+        told apart); else classes are tinted and the label map's boundaries drawn
+        (``skimage.segmentation.find_boundaries``).
         """
         from skimage.segmentation import find_boundaries
 
@@ -250,8 +251,13 @@ class PredictionWriter:
             colors = self.class_map.colorize(mask)
         inst = prediction.instances
         regions = mask if segments or inst is None or not len(inst) else inst.to_id_map()
+        where = mask != 0
+        if regions is not mask:
+            # One colour per object (cycling through the palette), so touching objects differ.
+            colors = self.class_map.palette()[(regions.astype(np.int64) - 1) % 254 + 1]
+            where = where | (regions > 0)
         bounds = find_boundaries(regions, mode="inner")
-        return overlay(image, colors, where=mask != 0, alpha=0.45, boundaries=bounds)
+        return overlay(image, colors, where=where, alpha=0.45, boundaries=bounds)
 
     # ------------------------------------------------------------------ COCO
     def _category_ids(self) -> dict[int, int]:
