@@ -77,12 +77,28 @@ def evaluate(
     worst: int = typer.Option(
         8, "--worst", min=0, help="Number of worst samples shown with overlays in the report."
     ),
+    into: str | None = typer.Option(
+        None,
+        "--into",
+        help="Store the results in this workspace dataset (added from GT if absent), with PRED "
+        "attached as run KEY-pred, for the app.",
+    ),
+    run_key: str | None = typer.Option(
+        None, "--key", help="Run key of the evaluation with --into (default: eval-<PRED folder name>)."
+    ),
+    workspace: Path | None = typer.Option(
+        None,
+        "--workspace",
+        "-w",
+        help="Workspace file (default $SEGSCOPE_WORKSPACE or ~/.segscope/workspace.db).",
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="With --into: replace runs of the same key."),
 ) -> None:
     """Evaluate predictions against ground truth: semantic (IoU, Dice, Boundary IoU, ECE) or
     instance (COCO AP, Boundary AP, DSB score) metrics, per class and per sample.
 
     Example: [bold]segscope evaluate data/shapes runs/otsu --boundary --json eval.json
-    --per-sample eval.csv --report eval.html[/bold]
+    --per-sample eval.csv --report eval.html --into shapes --key otsu[/bold]
     """
     from rich.console import Console
     from rich.table import Table
@@ -136,6 +152,25 @@ def evaluate(
     if report:
         write_report(results, report, gt=gt_ds, pred=pred_ds, worst=worst)
         con.print(f"wrote {report}")
+    if into:
+        from segscope.catalog import Catalog
+        from segscope.catalog.attach import attach_evaluation
+
+        cat = Catalog(workspace)
+        done = attach_evaluation(
+            cat,
+            into,
+            results,
+            key=run_key or f"eval-{pred.stem}",
+            gt=gt_ds,
+            pred_dir=pred,
+            overwrite=overwrite,
+        )
+        con.print(
+            f"stored evaluation '{done['evaluation']}'"
+            + (f" and predictions '{done['prediction']}'" if done["prediction"] else "")
+            + f" in workspace dataset '{into}' ({cat.path})"
+        )
 
 
 def register(app: typer.Typer) -> None:
