@@ -29,6 +29,20 @@ def segment(
     ),
     probs_dtype: str = typer.Option("float32", "--probs-dtype", help="float32 or float16."),
     overlays: bool = typer.Option(True, "--overlays/--no-overlays", help="Write overlays/<id>.png."),
+    into: str | None = typer.Option(
+        None,
+        "--into",
+        help="Attach the output to this workspace dataset as a prediction run (see segscope add).",
+    ),
+    run_key: str | None = typer.Option(
+        None, "--key", help="Run key with --into (default: the --out folder name)."
+    ),
+    workspace: Path | None = typer.Option(
+        None,
+        "--workspace",
+        "-w",
+        help="Workspace file (default $SEGSCOPE_WORKSPACE or ~/.segscope/workspace.db).",
+    ),
 ) -> None:
     """Segment images with a classical method and write a prediction folder.
 
@@ -62,6 +76,12 @@ def segment(
         con.print(
             f"... and {len(summary.warnings) - 10} more warnings (listed in {summary.out / 'run.json'})"
         )
+    if into:
+        from segscope.catalog import Catalog
+
+        cat = Catalog(workspace)
+        run = cat.add_predictions(into, summary.out, key=run_key or summary.out.name, overwrite=overwrite)
+        con.print(f"attached as run '{run['key']}' of workspace dataset '{into}' ({cat.path})")
 
 
 methods_app = typer.Typer(help="List and describe the classical segmentation methods.", no_args_is_help=True)
