@@ -119,3 +119,40 @@ def test_predict_dataset_writes_layout(model_file, tmp_path):
     assert probs.dtype == np.float16 and probs.shape == (40, 50, 3)
     assert (tmp_path / "out" / "masks" / "a.png").is_file()
     assert (tmp_path / "out" / "run.json").is_file()
+
+
+def _full_accumulator_reference(image, fn, *, num_classes, tile, overlap):
+    """The textbook version: one (H, W, K) sum and one (H, W) weight sum for the whole image."""
+    from segscope.inference import gaussian_window
+
+    h, w = image.shape[:2]
+    acc = np.zeros((h, w, num_classes), np.float32)
+    wsum = np.zeros((h, w), np.float32)
+    window = gaussian_window(tile, tile)
+    for y in tile_starts(h, tile, tile - overlap):
+        for x in tile_starts(w, tile, tile - overlap):
+            t = np.ascontiguousarray(image[y : y + tile, x : x + tile].transpose(2, 0, 1))[None]
+            acc[y : y + tile, x : x + tile] += np.moveaxis(fn(t)[0], 0, -1) * window[:, :, None]
+            wsum[y : y + tile, x : x + tile] += window
+    return acc / wsum[:, :, None]
+
+
+@pytest.mark.parametrize(("shape", "tile", "overlap", "batch"), [((90, 70), 32, 8, 3), ((64, 200), 40, 13, 1)])
+def test_row_band_blending_equals_a_full_accumulator(shape, tile, overlap, batch, tmp_path):
+    rng = np.random.default_rng(4)
+    image = rng.random((*shape, 2)).astype(np.float32)
+    weights = rng.normal(size=(3, 2)).astype(np.float32)
+
+    def fn(x):  # per-pixel softmax of a linear map: independent of batching and tile position
+        logits = np.einsum("kc,bchw->bkhw", weights, x)
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    want = _full_accumulator_reference(image, fn, num_classes=3, tile=tile, overlap=overlap)
+    got = sliding_window(image, fn, num_classes=3, tile=tile, overlap=overlap, batch_size=batch)
+    np.testing.assert_array_equal(got, want)
+    mapped = sliding_window(
+        image, fn, num_classes=3, tile=tile, overlap=overlap, batch_size=batch, memmap_dir=tmp_path
+    )
+    assert isinstance(mapped, np.memmap)
+    np.testing.assert_array_equal(np.asarray(mapped), want)

@@ -222,4 +222,8 @@ class Predictor:
     def predict(self, image: np.ndarray, **kwargs: Any) -> Prediction:
         """A :class:`Prediction` (mask and probs) for ``image``; options as :meth:`predict_probs`."""
         probs = self.predict_probs(image, **kwargs)
-        return Prediction(probs_to_mask(probs), probs=probs, info={"backend": self.backend})
+        # Arg-max in row blocks: np.argmax makes an int64 (H, W) temporary, 0.5 GB at 8192x8192.
+        mask = np.empty(probs.shape[:2], np.uint8 if probs.shape[2] <= 255 else np.uint16)
+        for y in range(0, probs.shape[0], 1024):
+            mask[y : y + 1024] = probs_to_mask(probs[y : y + 1024])
+        return Prediction(mask, probs=probs, info={"backend": self.backend})

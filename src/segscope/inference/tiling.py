@@ -2,9 +2,9 @@
 
 Written by hand: no maintained library does batched, bounded-memory tiled inference for an
 arbitrary backend (torch, ONNX Runtime) on channel-last NumPy images. Tiles are cut from the
-raw image and preprocessed one batch at a time, so memory stays at the image plus one
-``(H, W, K) float32`` accumulator and one ``(H, W) float32`` weight sum (either may be a
-memmap), whatever the image size.
+raw image and preprocessed one batch at a time; overlapping predictions are summed in a band
+of tile height that moves down the image, so memory stays at the image, the ``(H, W, K)
+float32`` result (optionally a memmap) and two bands of ``tile`` rows, whatever the image size.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def sliding_window(
     prepare : callable, optional
         Raw ``(h, w[, C])`` tile -> ``(C, h, w) float32`` (the model's preprocessing).
     memmap_dir : path, optional
-        Keep the accumulators in memory-mapped files there (for images larger than RAM).
+        Write the result to the memory-mapped file ``probs.npy`` there (for images larger than RAM).
 
     Examples
     --------
@@ -110,24 +110,32 @@ def sliding_window(
 
     if memmap_dir is not None:
         Path(memmap_dir).mkdir(parents=True, exist_ok=True)
-        acc = np.lib.format.open_memmap(Path(memmap_dir) / "acc.npy", "w+", np.float32, (h, w, num_classes))
-        wsum = np.lib.format.open_memmap(Path(memmap_dir) / "wsum.npy", "w+", np.float32, (h, w))
+        out = np.lib.format.open_memmap(Path(memmap_dir) / "probs.npy", "w+", np.float32, (h, w, num_classes))
     else:
-        acc = np.zeros((h, w, num_classes), np.float32)
-        wsum = np.zeros((h, w), np.float32)
+        out = np.empty((h, w, num_classes), np.float32)
     window = gaussian_window(th, tw)
+    # Row-band accumulation: only the th rows under the current row of tiles are summed; rows
+    # above the next row of tiles are final, so they are divided and written out. Per pixel the
+    # tiles are added in the same order as with a full-size accumulator, so the result is
+    # identical, but the extra memory is two (th, W) bands instead of (H, W, K) + (H, W).
+    acc = np.zeros((th, w, num_classes), np.float32)
+    wsum = np.zeros((th, w), np.float32)
     from segscope.utils.progress import progress
 
-    batches = [coords[i : i + batch_size] for i in range(0, len(coords), batch_size)]
-    for batch in progress(batches, total=len(batches), desc="tiles"):
-        x = np.stack([prepare(image[y : y + th, x0 : x0 + tw]) for y, x0 in batch]).astype(
-            np.float32, copy=False
-        )
-        out = fn(x)
-        for (y, x0), p in zip(batch, out, strict=True):
-            acc[y : y + th, x0 : x0 + tw] += np.moveaxis(p, 0, -1) * window[:, :, None]
-            wsum[y : y + th, x0 : x0 + tw] += window
-    for y0 in range(0, h, 1024):  # in row blocks, so no full-size temporary is made
-        acc[y0 : y0 + 1024] /= wsum[y0 : y0 + 1024, :, None]
-    del wsum
-    return acc
+    batches = [
+        (y, xs[i : i + batch_size]) for y in ys for i in range(0, len(xs), batch_size)
+    ]  # batches never span two rows of tiles, so a band is finished when its row is
+    for k, (y, row) in enumerate(progress(batches, total=len(batches), desc="tiles")):
+        x = np.stack([prepare(image[y : y + th, x0 : x0 + tw]) for x0 in row]).astype(np.float32, copy=False)
+        for x0, p in zip(row, fn(x), strict=True):
+            acc[:, x0 : x0 + tw] += np.moveaxis(p, 0, -1) * window[:, :, None]
+            wsum[:, x0 : x0 + tw] += window
+        next_y = batches[k + 1][0] if k + 1 < len(batches) else h
+        if next_y != y:  # rows [y, next_y) receive no more tiles
+            done = min(next_y - y, th)
+            out[y : y + done] = acc[:done] / wsum[:done, :, None]
+            acc[: th - done] = acc[done:]
+            wsum[: th - done] = wsum[done:]
+            acc[th - done :] = 0
+            wsum[th - done :] = 0
+    return out
