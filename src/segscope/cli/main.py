@@ -32,6 +32,7 @@ _COMMAND_MODULES = (
     "segscope.cli.datasets",
     "segscope.cli.models",
     "segscope.cli.catalog",
+    "segscope.cli.curate",
 )
 
 

@@ -342,6 +342,10 @@ def find_duplicates(
     imgs = None if images is None else list(images)
     if imgs is None and method != "embedding":
         raise ParameterError(f"method '{method}' needs the images; pass images=")
+    if method == "embedding" and embeddings is None:
+        raise ParameterError(
+            "method 'embedding' needs embeddings= (CLI: --embeddings FILE from 'segscope embed')"
+        )
     n = len(imgs) if imgs is not None else len(np.asarray(embeddings))
     if imgs is not None and embeddings is not None and len(embeddings) != n:
         raise DataError(f"{n} images but {len(embeddings)} embeddings; give one embedding per image")

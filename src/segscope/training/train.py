@@ -51,6 +51,7 @@ class TrainConfig:
     val_fraction: float = 0.2
     augment: str = "default"
     crop: int | None = None
+    repeat: int = 1
     seed: int = 0
     patience: int | None = None
     num_workers: int = 0
@@ -264,7 +265,7 @@ def train(
         class_map=class_map.to_dict(),
     )
     transform = make_augmentation(cfg.augment, crop=cfg.crop, ignore_index=class_map.ignore_index)
-    train_ds = SegmentationDataset(train_set, pre, transform=transform)
+    train_ds = SegmentationDataset(train_set, pre, transform=transform, repeat=cfg.repeat)
     val_ds = SegmentationDataset(val_set, pre)
     check_augmentation(
         transform,
