@@ -137,7 +137,9 @@ def _full_accumulator_reference(image, fn, *, num_classes, tile, overlap):
     return acc / wsum[:, :, None]
 
 
-@pytest.mark.parametrize(("shape", "tile", "overlap", "batch"), [((90, 70), 32, 8, 3), ((64, 200), 40, 13, 1)])
+@pytest.mark.parametrize(
+    ("shape", "tile", "overlap", "batch"), [((90, 70), 32, 8, 3), ((64, 200), 40, 13, 1)]
+)
 def test_row_band_blending_equals_a_full_accumulator(shape, tile, overlap, batch, tmp_path):
     rng = np.random.default_rng(4)
     image = rng.random((*shape, 2)).astype(np.float32)

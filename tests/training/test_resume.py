@@ -27,10 +27,22 @@ def test_resume_after_sigkill(tmp_path):
     with pytest.raises(SystemExit):
         main(["datasets", "make-shapes", str(data), "--n", "12", "--size", "64", "--seed", "2"])
     env = dict(os.environ, SEGSCOPE_PROGRESS="0")
-    cmd = [sys.executable, "-m", "segscope.cli.main", "train", str(data), "--out", str(run), "--batch-size", "4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "segscope.cli.main",
+        "train",
+        str(data),
+        "--out",
+        str(run),
+        "--batch-size",
+        "4",
+    ]
     cmd += [*TINY_ARGS, "--augment", "none", "--no-mlflow"]
     # Far more epochs than can finish before the kill.
-    proc = subprocess.Popen([*cmd, "--epochs", "500"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*cmd, "--epochs", "500"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     last = run / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 300
     while not last.is_file():

@@ -18,7 +18,7 @@ from segscope.errors import DataError, ParameterError
 
 __all__ = ["AUGMENT_PRESETS", "make_augmentation", "check_augmentation"]
 
-AUGMENT_PRESETS = ("default", "none", "light")
+AUGMENT_PRESETS = ("default", "none", "light", "strong")
 
 
 def _crop(crop: int | None, ignore_index: int) -> list[Any]:
@@ -30,7 +30,10 @@ def _crop(crop: int | None, ignore_index: int) -> list[Any]:
 
 
 def make_augmentation(spec: str | Path | None, *, crop: int | None = None, ignore_index: int = 255) -> Any:
-    """An ``albumentations.Compose`` for ``spec``: ``default``, ``light``, ``none`` or a YAML file.
+    """An ``albumentations.Compose`` for ``spec``: ``default``, ``light``, ``strong``, ``none`` or a YAML file.
+
+    ``strong`` adds elastic / grid / affine warps and brightness, contrast and gamma changes to
+    flips and 90-degree rotations (for microscopy, e.g. ISBI membranes).
 
     ``crop`` adds a random ``crop x crop`` crop (padding with ignore where the image is smaller)
     after the preset; a YAML pipeline is used as written (saved with ``A.save(..., data_format="yaml")``).
@@ -71,6 +74,24 @@ def make_augmentation(spec: str | Path | None, *, crop: int | None = None, ignor
                 p=0.5,
             ),
             A.RandomBrightnessContrast(brightness_limit=0.1, contrast_limit=0.1, p=0.3),
+        ]
+    elif key == "strong":
+        # Microscopy-style (the ISBI U-Net recipe): elastic/grid warps, reflect borders, intensity.
+        warp = {"interpolation": cv2.INTER_LINEAR, "mask_interpolation": cv2.INTER_NEAREST}
+        steps = [
+            A.HorizontalFlip(p=0.5),
+            A.VerticalFlip(p=0.5),
+            A.RandomRotate90(p=0.5),
+            A.OneOf(
+                [
+                    A.ElasticTransform(alpha=30, sigma=6, border_mode=cv2.BORDER_REFLECT_101, **warp),
+                    A.GridDistortion(distort_limit=0.3, border_mode=cv2.BORDER_REFLECT_101, **warp),
+                    A.Affine(scale=(0.8, 1.2), rotate=(-30, 30), border_mode=cv2.BORDER_REFLECT_101, **warp),
+                ],
+                p=0.7,
+            ),
+            A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5),
+            A.RandomGamma(gamma_limit=(80, 120), p=0.3),
         ]
     else:
         raise ParameterError(

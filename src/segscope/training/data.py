@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from segscope.core.dataset import Dataset
-from segscope.errors import DataError
+from segscope.errors import DataError, ParameterError
 from segscope.models.network import padded_size
 from segscope.models.preprocessing import Preprocessing
 
@@ -21,6 +21,8 @@ class SegmentationDataset(torch.utils.data.Dataset):
     """``(image (C, H, W) float32, mask (H, W) int64)`` pairs: scaled, augmented, normalised.
 
     Images and masks are read once and cached as scaled float32 / uint8 arrays when ``cache``.
+    ``repeat`` lists every sample that many times per epoch (more random crops per epoch of a
+    small dataset, so validation and checkpoints do not run after every few steps).
     """
 
     def __init__(
@@ -30,8 +32,12 @@ class SegmentationDataset(torch.utils.data.Dataset):
         *,
         transform: Any = None,
         cache: bool = True,
+        repeat: int = 1,
     ) -> None:
+        if repeat < 1:
+            raise ParameterError(f"repeat {repeat} must be >= 1")
         self.dataset = dataset
+        self.repeat = int(repeat)
         self.pre = preprocessing
         self.transform = transform
         self.cache = cache
@@ -39,7 +45,7 @@ class SegmentationDataset(torch.utils.data.Dataset):
         self.ignore_index = dataset.class_map.ignore_index
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return len(self.dataset) * self.repeat
 
     def raw(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Scaled ``(H, W, C) float32`` image and ``(H, W) uint8`` mask, before augmentation."""
@@ -60,7 +66,7 @@ class SegmentationDataset(torch.utils.data.Dataset):
         return image, mask
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = self.raw(i)
+        image, mask = self.raw(i % len(self.dataset))
         if self.transform is not None:
             out = self.transform(image=image, mask=mask)
             image, mask = out["image"], out["mask"]

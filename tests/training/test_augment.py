@@ -1,0 +1,31 @@
+import numpy as np
+import pytest
+
+from segscope.errors import ParameterError
+from segscope.training import AUGMENT_PRESETS, check_augmentation, make_augmentation
+
+pytest.importorskip("albumentations")
+
+
+def test_strong_preset_keeps_masks_valid_and_warps_them():
+    rng = np.random.default_rng(0)
+    image = rng.random((64, 64, 1)).astype(np.float32)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[::8] = 1  # thin lines, like membranes
+    transform = make_augmentation("strong", crop=32)
+    assert "strong" in AUGMENT_PRESETS
+    assert check_augmentation(transform, [(image, mask)], num_classes=2, repeats=8) == []
+    outs = [transform(image=image, mask=mask) for _ in range(8)]
+    assert all(o["image"].shape == (32, 32, 1) and o["mask"].shape == (32, 32) for o in outs)
+    assert all(set(np.unique(o["mask"]).tolist()) <= {0, 1, 255} for o in outs)
+    # Warps bend the straight rows: some augmented mask is not made of whole rows or columns.
+    straight = [
+        np.all((o["mask"] == o["mask"][:, :1]) | (o["mask"] == 255)) or np.all(o["mask"] == o["mask"][:1])
+        for o in outs
+    ]
+    assert not all(straight)
+
+
+def test_unknown_preset_lists_strong():
+    with pytest.raises(ParameterError, match="light, strong or a .yaml"):
+        make_augmentation("heavy")
