@@ -76,6 +76,7 @@ def register(app: typer.Typer) -> None:
             str, typer.Option(help="default, light, none, or an Albumentations YAML file.")
         ] = "default",
         crop: Annotated[int | None, typer.Option(help="Random square training crops of this size.")] = None,
+        repeat: Annotated[int, typer.Option(help="Random crops of each sample per epoch (small datasets).")] = 1,
         seed: int = 0,
         patience: Annotated[
             int | None, typer.Option(help="Early stopping after N epochs without progress.")
@@ -114,6 +115,7 @@ def register(app: typer.Typer) -> None:
             val_fraction=val_fraction,
             augment=augment,
             crop=crop,
+            repeat=repeat,
             seed=seed,
             patience=patience,
             num_workers=workers,
