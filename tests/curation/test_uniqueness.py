@@ -44,3 +44,16 @@ def test_errors():
         uniqueness(np.eye(3), k=0)
     with pytest.raises(DataError, match="mask shape"):
         hardness(np.full((2, 2, 2), 0.5, np.float32), np.zeros((3, 2), int))
+
+
+def test_curation_core_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np; import segscope.curation as c; "
+        "c.find_duplicates([np.zeros((8, 8))] * 2, method='phash'); c.select(['a'], budget=1, strategy='random'); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
