@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -39,15 +40,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextlib.contextmanager
+def serve_in_thread(cat):
+    """The app over catalog ``cat`` served by uvicorn in a thread; yields its URL."""
     import uvicorn
 
     from segscope.app import create_app
-    from segscope.catalog.demo import build_demo_workspace
 
-    root = tmp_path_factory.mktemp("browser")
-    cat = build_demo_workspace(root, n=12, size=64, seed=3)
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(cat), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -56,9 +55,21 @@ def server(tmp_path_factory):
     while not srv.started and time.time() < deadline:
         time.sleep(0.05)
     assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}/", cat
-    srv.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from segscope.catalog.demo import build_demo_workspace
+
+    root = tmp_path_factory.mktemp("browser")
+    cat = build_demo_workspace(root, n=12, size=64, seed=3)
+    with serve_in_thread(cat) as url:
+        yield url, cat
 
 
 def test_grid_filter_sample_layer_tag_persists(server, tmp_path):

@@ -25,17 +25,33 @@ def add_curation_routes(app: Any, cat: Any) -> None:
         return run
 
     @app.get("/api/datasets/{name}/curation/{key}/embedding")
-    def embedding_map(name: str, key: str) -> dict[str, Any]:
-        """Points of the 2-D map: ``ids``, ``x``, ``y`` (for the scatter plot and box selection)."""
+    def embedding_map(name: str, key: str, value: str | None = None) -> dict[str, Any]:
+        """Points of the 2-D map for the scatter plot and box selection.
+
+        ``ids``, ``x``, ``y``, and per point what the plot can be coloured by: ``split``,
+        ``classes`` (present in the ground truth), ``tags`` and, with ``?value=KEY:NAME``,
+        that value (``None`` where the sample has none).
+        """
         run = curation_run(name, key, "embeddings")
         values = cat.values(name, key)
         ids = [i for i, v in values.items() if "x" in v and "y" in v]
+        info: dict[str, dict[str, Any]] = {}
+        offset, total = 0, 1
+        while offset < total:  # the catalog's pages hold at most 1000 rows
+            page = cat.query(name, offset=offset, limit=1000, with_values=[value] if value else ())
+            info.update({r["sample_id"]: r for r in page.rows})
+            offset, total = offset + max(1, len(page.rows)), page.total
+        rows = [info.get(i, {}) for i in ids]
         return {
             "key": key,
             "config": run["config"],
             "ids": ids,
             "x": [values[i]["x"] for i in ids],
             "y": [values[i]["y"] for i in ids],
+            "split": [r.get("split") for r in rows],
+            "classes": [r.get("classes", []) for r in rows],
+            "tags": [r.get("tags", []) for r in rows],
+            "value": [(r.get("values") or {}).get(value) for r in rows] if value else None,
         }
 
     @app.get("/api/datasets/{name}/curation/{key}/label-errors")

@@ -360,6 +360,10 @@ def create_app(
     ) -> dict[str, Any]:
         return {"a": a, "b": b, "metric": metric, "rows": cat.compare(name, a, b, metric=metric, limit=limit)}
 
+    # ------------------------------------------------------------------ curation
+    from segscope.app.curation import add_curation_routes
+
+    add_curation_routes(app, cat)
     return app
 
 

@@ -1,5 +1,6 @@
 // segscope app: plain JavaScript, no build step, no external resources.
-// Views (hash routes): #/ datasets, #/d/NAME?filters grid, #/d/NAME/s/ID sample, #/d/NAME/e/KEY evaluation.
+// Views (hash routes): #/ datasets, #/d/NAME?filters grid, #/d/NAME/s/ID sample, #/d/NAME/e/KEY evaluation,
+// #/d/NAME/c/KEY curation run (embeddings map with box selection, or label-error ranking).
 "use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -93,8 +94,13 @@ async function viewGrid(name, params) {
     return [p.slice(0, -2).join(":"), p[p.length - 2], p[p.length - 1]];
   })();
   const valueOpts = info.value_names.map((v) => [v, v]);
+  const box = parseBox(params.get("box"));
+  const curations = info.runs.filter((r) => r.type === "curation" && ["embeddings", "label-errors"].includes(r.config.kind));
 
   const side = h("aside", {},
+    box ? h("div", { id: "box-filter", class: "box-filter" }, h("b", {}, "Embedding selection"), ` ${box.key} `,
+      h("span", { class: "muted" }, `x ${fmt(box.x0)}…${fmt(box.x1)}, y ${fmt(box.y0)}…${fmt(box.y1)} `),
+      h("button", { id: "box-clear", onclick: () => { const p = new URLSearchParams(params); p.delete("box"); p.delete("offset"); location.hash = `#/d/${enc(name)}?${p}`; } }, "clear")) : "",
     h("h3", {}, "Overlay"),
     sel("overlay", [["none", "image only"], ["gt", "ground truth"], ...predRuns.map((r) => [r.key, `prediction: ${r.key}`])], overlay),
     h("h3", {}, "Split"),
@@ -113,6 +119,8 @@ async function viewGrid(name, params) {
     h("label", {}, h("input", { type: "checkbox", id: "desc", checked: params.get("desc") === "1" }), " descending (unchecked: worst first)"),
     h("p", {}, h("button", { id: "apply", class: "primary", onclick: () => applyFilters(name) }, "Apply"), " ",
       h("button", { onclick: () => { location.hash = `#/d/${enc(name)}`; } }, "Reset")),
+    curations.length ? [h("h3", {}, "Curation"), ...curations.map((c) => h("div", {}, h("a", { href: `#/d/${enc(name)}/c/${enc(c.key)}`, "data-curation": c.key }, c.key),
+      h("span", { class: "muted" }, c.config.kind === "embeddings" ? " embeddings map" : " label-error ranking")))] : [],
     evals.length ? [h("h3", {}, "Evaluations"), ...evals.map((e) => h("div", {}, h("a", { href: `#/d/${enc(name)}/e/${enc(e.key)}` }, e.key),
       e.summary.metrics && e.summary.metrics.mean_iou !== undefined ? h("span", { class: "muted" }, ` mIoU ${fmt(e.summary.metrics.mean_iou)}`) : ""))] : []);
   $("#overlay", side).addEventListener("change", () => applyFilters(name));
@@ -120,6 +128,7 @@ async function viewGrid(name, params) {
   const offset = parseInt(params.get("offset") || "0", 10);
   const q = new URLSearchParams({ offset, limit: PAGE });
   for (const k of ["split", "classes", "tags", "sort", "range"]) if (params.get(k)) q.set(k, params.get(k));
+  if (box) { q.append("range", `${box.key}:x:${box.x0}:${box.x1}`); q.append("range", `${box.key}:y:${box.y0}:${box.y1}`); }
   if (params.get("desc") === "1") q.set("desc", "true");
   if (rMetric && params.get("sort") !== rMetric) q.set("values", rMetric);
   const grid = h("div", { id: "grid" });
@@ -144,6 +153,16 @@ async function viewGrid(name, params) {
       h("div", {}, r.tags.map((t) => h("span", { class: "tag" }, t)))))));
 }
 
+// A box selection on an embeddings map is two value ranges, KEY:x and KEY:y, so the grid gets
+// exactly the samples inside the rectangle from the catalog's own range filter.
+function parseBox(text) {
+  if (!text) return null;
+  const p = text.split(":");
+  if (p.length < 5) return null;
+  const [x0, x1, y0, y1] = p.slice(-4).map(Number);
+  return { key: p.slice(0, -4).join(":"), x0, x1, y0, y1 };
+}
+
 function applyFilters(name) {
   const p = new URLSearchParams();
   const set = (k, v) => { if (v) p.set(k, v); };
@@ -155,6 +174,8 @@ function applyFilters(name) {
   if (m && (lo !== "" || hi !== "")) p.set("range", `${m}:${lo}:${hi}`);
   set("sort", $("#sort").value);
   if ($("#desc").checked) p.set("desc", "1");
+  const box = parseHash().params.get("box");
+  if (box) p.set("box", box);  // the embedding selection stays until cleared
   location.hash = `#/d/${enc(name)}?${p}`;
 }
 
@@ -214,6 +235,10 @@ async function viewSample(name, sid, params) {
         return `${base}/layers/confusion.png?${q}`;
       } });
     }
+  }
+  for (const r of info.runs.filter((r) => r.type === "curation" && r.config.kind === "label-errors")) {
+    if (s.values[`${r.key}:label_error_score`] === undefined) continue;
+    layers.push({ id: `label-errors-${r.key}`, label: `label-error heatmap ${r.key}`, src: () => `${base}/label-heatmap.png?run=${enc(r.key)}` });
   }
   const want = params.get("layer") || (s.gt_kind ? "gt" : "");
   const layerImgs = {};
@@ -346,6 +371,135 @@ async function viewEvaluation(name, key, params) {
   }
 }
 
+// ---------------------------------------------------------------- curation
+const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+function ramp(t) {
+  const x = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1), i = Math.min(VIRIDIS.length - 2, Math.floor(x)), f = x - i;
+  return VIRIDIS[i].map((v, k) => Math.round(v + f * (VIRIDIS[i + 1][k] - v)));
+}
+const PALETTE = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75], [227, 119, 194], [127, 127, 127]];
+
+async function viewCuration(name, key, params) {
+  const info = await datasetInfo(name, true);
+  const run = info.runs.find((r) => r.key === key);
+  if (!run || run.type !== "curation") throw new Error(`dataset '${name}' has no curation run '${key}'`);
+  crumbs([name, `#/d/${enc(name)}`], [`curation ${key}`, `#/d/${enc(name)}/c/${enc(key)}`]);
+  if (run.config.kind === "embeddings") return viewEmbedding(name, key, params, info);
+  if (run.config.kind === "label-errors") return viewLabelErrors(name, key, info);
+  main().replaceChildren(h("p", { class: "muted" }, `curation run '${key}' (${run.config.kind}): its values are in the grid's sort and range menus`));
+}
+
+async function viewEmbedding(name, key, params, info) {
+  const by = params.get("color") || "split";
+  const value = by.startsWith("value:") ? by.slice(6) : "";
+  const emb = await api(`/api/datasets/${enc(name)}/curation/${enc(key)}/embedding${value ? `?value=${enc(value)}` : ""}`);
+  const n = emb.ids.length;
+  const SZ = 620, PAD = 24;
+  const [xmin, xmax] = [Math.min(...emb.x), Math.max(...emb.x)], [ymin, ymax] = [Math.min(...emb.y), Math.max(...emb.y)];
+  const sx = (v) => PAD + ((v - xmin) / ((xmax - xmin) || 1)) * (SZ - 2 * PAD);
+  const sy = (v) => SZ - PAD - ((v - ymin) / ((ymax - ymin) || 1)) * (SZ - 2 * PAD);
+  const ux = (px) => xmin + ((px - PAD) / (SZ - 2 * PAD)) * ((xmax - xmin) || 1);
+  const uy = (py) => ymin + ((SZ - PAD - py) / (SZ - 2 * PAD)) * ((ymax - ymin) || 1);
+
+  // colour of each point and the legend for the chosen colouring
+  let colorOf, legend;
+  if (by === "split") {
+    const splits = [...new Set(emb.split.map((s) => s || "(none)"))];
+    colorOf = (i) => PALETTE[splits.indexOf(emb.split[i] || "(none)") % PALETTE.length];
+    legend = splits.map((s, k) => [PALETTE[k % PALETTE.length], s]);
+  } else if (by.startsWith("class:")) {
+    const c = info.classes.find((c) => String(c.id) === by.slice(6));
+    colorOf = (i) => (emb.classes[i].includes(c.id) ? c.color : [200, 200, 200]);
+    legend = [[c.color, `${c.name} present`], [[200, 200, 200], "absent"]];
+  } else if (by.startsWith("tag:")) {
+    const t = by.slice(4);
+    colorOf = (i) => (emb.tags[i].includes(t) ? [214, 39, 40] : [200, 200, 200]);
+    legend = [[[214, 39, 40], `tagged ${t}`], [[200, 200, 200], "not tagged"]];
+  } else {
+    const vs = emb.value.filter((v) => v !== null);
+    const [lo, hi] = [Math.min(...vs), Math.max(...vs)];
+    colorOf = (i) => (emb.value[i] === null ? [200, 200, 200] : ramp((emb.value[i] - lo) / ((hi - lo) || 1)));
+    legend = [[ramp(0), `${fmt(lo)} (low)`], [ramp(1), `${fmt(hi)} (high)`], [[200, 200, 200], "no value"]];
+  }
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("id", "scatter");
+  svg.setAttribute("width", SZ); svg.setAttribute("height", SZ); svg.setAttribute("viewBox", `0 0 ${SZ} ${SZ}`);
+  const dots = emb.ids.map((id, i) => {
+    const c = document.createElementNS(NS, "circle");
+    c.setAttribute("cx", sx(emb.x[i])); c.setAttribute("cy", sy(emb.y[i])); c.setAttribute("r", n > 2000 ? 2.5 : 5);
+    c.setAttribute("fill", rgb(colorOf(i))); c.setAttribute("data-id", id);
+    const t = document.createElementNS(NS, "title"); t.textContent = id; c.append(t);
+    svg.append(c);
+    return c;
+  });
+  const rect = document.createElementNS(NS, "rect");
+  rect.setAttribute("class", "selbox"); rect.setAttribute("visibility", "hidden");
+  svg.append(rect);
+
+  const selInfo = h("div", { id: "selection" }, h("p", { class: "muted" }, "drag a rectangle to select samples; click a point to open it"));
+  let start = null, moved = false;
+  const local = (e) => { const r = svg.getBoundingClientRect(); return [(e.clientX - r.left) * (SZ / r.width), (e.clientY - r.top) * (SZ / r.height)]; };
+  const drawRect = (a, b) => {
+    rect.setAttribute("x", Math.min(a[0], b[0])); rect.setAttribute("y", Math.min(a[1], b[1]));
+    rect.setAttribute("width", Math.abs(a[0] - b[0])); rect.setAttribute("height", Math.abs(a[1] - b[1]));
+  };
+  svg.addEventListener("mousedown", (e) => { e.preventDefault(); start = local(e); moved = false; });
+  svg.addEventListener("mousemove", (e) => {
+    if (!start) return;
+    const p = local(e);
+    if (Math.abs(p[0] - start[0]) + Math.abs(p[1] - start[1]) > 3) { moved = true; rect.setAttribute("visibility", "visible"); drawRect(start, p); }
+  });
+  svg.addEventListener("mouseup", (e) => {
+    if (!start) return;
+    const p = local(e), a = start;
+    start = null;
+    if (!moved) {
+      const id = e.target.getAttribute && e.target.getAttribute("data-id");
+      if (id) location.hash = `#/d/${enc(name)}/s/${enc(id)}`;
+      return;
+    }
+    // the box in data coordinates: the same numbers the grid's range filter gets
+    const x0 = ux(Math.min(a[0], p[0])), x1 = ux(Math.max(a[0], p[0]));
+    const y0 = uy(Math.max(a[1], p[1])), y1 = uy(Math.min(a[1], p[1]));
+    const chosen = emb.ids.filter((id, i) => emb.x[i] >= x0 && emb.x[i] <= x1 && emb.y[i] >= y0 && emb.y[i] <= y1);
+    dots.forEach((d, i) => d.classList.toggle("selected", chosen.includes(emb.ids[i])));
+    const q = new URLSearchParams({ box: `${key}:${x0}:${x1}:${y0}:${y1}` });
+    selInfo.replaceChildren(h("p", {}, h("b", { id: "selected-count" }, `${chosen.length} selected`), " ",
+      h("a", { id: "show-selection", class: "button primary", href: `#/d/${enc(name)}?${q}` }, "show in grid")),
+      h("div", { class: "muted small" }, chosen.slice(0, 30).join(", "), chosen.length > 30 ? " …" : ""));
+  });
+
+  const colorOpts = [["split", "split"], ...info.classes.map((c) => [`class:${c.id}`, `class present: ${c.name}`]),
+    ...Object.keys(info.tags).map((t) => [`tag:${t}`, `tag: ${t}`]), ...info.value_names.map((v) => [`value:${v}`, `metric: ${v}`])];
+  const side = h("aside", {},
+    h("h3", {}, "Embeddings map"), h("div", {}, h("b", {}, key), h("span", { class: "muted" }, ` ${n} samples · ${emb.config.method || ""} ${emb.config.projection || ""}`)),
+    h("h3", {}, "Colour by"),
+    h("select", { id: "color-by", onchange: (e) => { location.hash = `#/d/${enc(name)}/c/${enc(key)}?color=${enc(e.target.value)}`; } },
+      ...colorOpts.map(([v, l]) => h("option", { value: v, selected: v === by }, l))),
+    h("div", { id: "scatter-legend" }, ...legend.map(([c, l]) => h("div", {}, swatch(c), l))),
+    h("h3", {}, "Selection"), selInfo);
+  main().replaceChildren(h("div", { class: "layout" }, side, h("div", { class: "content" }, h("div", { class: "box scatter-box" }, svg))));
+}
+
+async function viewLabelErrors(name, key, info) {
+  const res = await api(`/api/datasets/${enc(name)}/curation/${enc(key)}/label-errors?limit=200`);
+  const cname = (c) => (info.classes[c] ? info.classes[c].name : String(c));
+  const layer = `layer=${enc(`label-errors-${key}`)}`;
+  const rows = res.rows.map((r, k) => h("tr", { "data-id": r.sample_id },
+    h("td", {}, k + 1),
+    h("td", { class: "l" }, h("a", { href: `#/d/${enc(name)}/s/${enc(r.sample_id)}?${layer}`, class: "sample-link" }, r.sample_id)),
+    h("td", { class: "l" }, h("img", { class: "mini", loading: "lazy", alt: "", src: `/api/datasets/${enc(name)}/samples/${enc(r.sample_id)}/thumb.png?layer=gt&size=64` })),
+    h("td", {}, fmt(r.label_error_score)), h("td", {}, fmt(r.label_quality)), h("td", {}, fmt(r.issue_fraction)),
+    h("td", { class: "l" }, r.findings.length ? r.findings.map((f) => h("div", { class: "finding" },
+      h("span", { class: `kind ${f.kind}` }, f.kind.replace("_", " ")), ` labelled ${cname(f.given)}, model says ${cname(f.suggested)} · ${fmt(f.area)} px · score ${fmt(f.score)}`))
+      : h("span", { class: "muted" }, "none"))));
+  main().replaceChildren(
+    h("h2", {}, `Likely label errors: ${key}`, h("span", { class: "muted" }, ` ${res.rows.length} images, worst first`)),
+    h("p", { class: "muted" }, "per-class confidence thresholds: ", (res.thresholds || []).map((t, c) => `${cname(c)} ${fmt(t)}`).join(" · ")),
+    h("table", { id: "label-errors" }, h("tr", {}, ...["#", "sample", "", "score", "label quality", "issue fraction", "findings"].map((t) => h("th", { class: t === "sample" || t === "findings" ? "l" : "" }, t))), rows));
+}
+
 // ---------------------------------------------------------------- router
 async function route() {
   status("");
@@ -354,6 +508,7 @@ async function route() {
     if (parts[0] === "d" && parts.length === 2) await viewGrid(parts[1], params);
     else if (parts[0] === "d" && parts[2] === "s") await viewSample(parts[1], parts[3], params);
     else if (parts[0] === "d" && parts[2] === "e") await viewEvaluation(parts[1], parts[3], params);
+    else if (parts[0] === "d" && parts[2] === "c") await viewCuration(parts[1], parts[3], params);
     else await viewDatasets();
   } catch (err) {
     status(err.message);
