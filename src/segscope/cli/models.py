@@ -49,17 +49,35 @@ def register(app: typer.Typer) -> None:
             for name in list_encoders(pattern):
                 console.print(name)
             return
-        table = Table("name", "library", "description")
+        table = Table()
+        table.add_column("name", no_wrap=True)  # names are what users copy; never wrap them
+        for column in ("task", "library", "description"):
+            table.add_column(column)
         for name in list_models(pattern):
             spec = ARCHITECTURES.get(name)
-            table.add_row(name, spec.library, spec.description)
+            table.add_row(name, spec.task, spec.library, spec.description)
         console.print(table)
 
     @app.command("train")
     def train_cmd(
         dataset: Annotated[Path, typer.Argument(help="Training dataset (any format segscope reads).")],
         out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create.")],
-        model: Annotated[str, typer.Option(help="Architecture, see 'segscope models list'.")] = "unet",
+        task: Annotated[
+            str, typer.Option(help="semantic (label maps) or instance (Mask R-CNN, one mask per object).")
+        ] = "semantic",
+        model: Annotated[
+            str | None,
+            typer.Option(
+                help="Architecture, see 'segscope models list' (default unet, or maskrcnn for --task instance)."
+            ),
+        ] = None,
+        target: Annotated[
+            str,
+            typer.Option(
+                help="Semantic target: mask, or fg-boundary (background/object/boundary from the instances, "
+                "for 'segscope predict --task instance')."
+            ),
+        ] = "mask",
         encoder: Annotated[str | None, typer.Option(help="smp encoder (smp architectures).")] = "resnet18",
         weights: Annotated[str, typer.Option(help="none, imagenet, or a local state-dict file.")] = "none",
         model_arg: Annotated[list[str], typer.Option(help="Extra architecture option KEY=VALUE.")] = [],  # noqa: B006
@@ -76,7 +94,9 @@ def register(app: typer.Typer) -> None:
             str, typer.Option(help="default, light, none, or an Albumentations YAML file.")
         ] = "default",
         crop: Annotated[int | None, typer.Option(help="Random square training crops of this size.")] = None,
-        repeat: Annotated[int, typer.Option(help="Random crops of each sample per epoch (small datasets).")] = 1,
+        repeat: Annotated[
+            int, typer.Option(help="Random crops of each sample per epoch (small datasets).")
+        ] = 1,
         seed: int = 0,
         patience: Annotated[
             int | None, typer.Option(help="Early stopping after N epochs without progress.")
@@ -91,6 +111,8 @@ def register(app: typer.Typer) -> None:
         """Train a segmentation model with Lightning; track it in MLflow.
 
         Example: segscope train shapes/ --model unet --encoder resnet18 --epochs 10 --out runs/unet
+        Instances: segscope train shapes/ --task instance --model maskrcnn_resnet18_fpn --out runs/mrcnn
+        Nuclei:    segscope train nuclei/ --target fg-boundary --out runs/fgb
         """
         from rich.console import Console
 
@@ -101,8 +123,10 @@ def register(app: typer.Typer) -> None:
             out,
             val=val,
             resume=resume,
-            model=model,
-            encoder=encoder,
+            task=task,
+            target=target,
+            model=model or ("maskrcnn" if task == "instance" else "unet"),
+            encoder=None if task == "instance" else encoder,
             weights=None if weights.lower() == "none" else weights,
             model_kwargs=_model_args(model_arg),
             epochs=epochs,
@@ -122,8 +146,9 @@ def register(app: typer.Typer) -> None:
             tracking_uri=tracking_uri,
             mlflow=not no_mlflow,
         )
+        score = "mIoU" if result.monitor == "val_miou" else "mask AP"
         Console().print(
-            f"trained {result.epochs_run} epochs; best val mIoU {result.best_val_miou:.4f}; "
+            f"trained {result.epochs_run} epochs; best val {score} {result.best_val_miou:.4f}; "
             f"best checkpoint {result.best_checkpoint}"
             + (f"; MLflow run {result.mlflow_run_id}" if result.mlflow_run_id else "")
         )
@@ -145,17 +170,35 @@ def register(app: typer.Typer) -> None:
         no_overlays: Annotated[bool, typer.Option("--no-overlays", help="Do not save overlays.")] = False,
         overwrite: bool = False,
         threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+        task: Annotated[
+            str | None,
+            typer.Option(
+                help="instance: objects (Mask R-CNN, or watershed on a semantic model's foreground); "
+                "default: the model's own task."
+            ),
+        ] = None,
+        param: Annotated[
+            list[str],
+            typer.Option(
+                "--param",
+                "-p",
+                help="Instance option KEY=VALUE: fg_threshold, marker_threshold, min_size, min_distance "
+                "(semantic models), score_threshold, mask_threshold (Mask R-CNN).",
+            ),
+        ] = [],  # noqa: B006
     ) -> None:
         """Segment a dataset with a trained model; write masks, probs, overlays and run.json.
 
         Example: segscope predict runs/unet images/ --out preds/ --tile 512 --overlap 64 --backend onnx
+        Instances (instances.json): segscope predict runs/fgb nuclei/ --task instance -p min_size=10 --out preds/
         """
         from rich.console import Console
 
-        from segscope.inference import Predictor, predict_dataset
+        from segscope.inference import predict_dataset
+        from segscope.instance import load_predictor
         from segscope.training import open_dataset
 
-        predictor = Predictor.load(model, backend=backend, threads=threads)
+        predictor = load_predictor(model, task=task, backend=backend, threads=threads, **_model_args(param))
         n = predict_dataset(
             predictor,
             open_dataset(data),

@@ -44,6 +44,7 @@ class ArchSpec:
     description: str
     build: Callable[..., Any]
     default_encoder: str | None = None
+    task: str = "semantic"
 
 
 ARCHITECTURES: Registry[ArchSpec] = Registry("architecture")
@@ -155,6 +156,30 @@ for _name, _desc in _SMP_ARCHS.items():
     )
 for _name, _desc in _TV_ARCHS.items():
     ARCHITECTURES.add(_name, ArchSpec(_name, "torchvision", _desc, _tv_builder(_name)))
+
+
+def _maskrcnn_builder(arch: str) -> Callable[..., Any]:
+    def build(encoder: str, in_channels: int, num_classes: int, weights: str | None, **kwargs: Any) -> Any:
+        from segscope.instance.maskrcnn import build_maskrcnn, maskrcnn_config
+
+        config = maskrcnn_config(arch, num_classes=num_classes, in_channels=in_channels, **kwargs)
+        return build_maskrcnn(config, weights=weights)
+
+    return build
+
+
+# Instance architectures (built in segscope.instance.maskrcnn): `segscope train --task instance`.
+MASKRCNN_ARCHS = {
+    "maskrcnn_resnet50_fpn": "torchvision Mask R-CNN, ResNet-50-FPN (v1); COCO weights (instance)",
+    "maskrcnn_resnet50_fpn_v2": "torchvision Mask R-CNN v2 recipe, ResNet-50-FPN; COCO weights (instance)",
+    "maskrcnn_resnet18_fpn": "Mask R-CNN on a ResNet-18 FPN (torchvision parts), light for CPU (instance)",
+}
+for _name, _desc in MASKRCNN_ARCHS.items():
+    ARCHITECTURES.add(
+        _name,
+        ArchSpec(_name, "torchvision", _desc, _maskrcnn_builder(_name), task="instance"),
+        aliases=("maskrcnn",) if _name == "maskrcnn_resnet50_fpn" else (),
+    )
 
 
 def list_models(pattern: str | None = None) -> list[str]:

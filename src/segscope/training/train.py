@@ -36,6 +36,7 @@ __all__ = ["TrainConfig", "TrainResult", "train", "open_dataset", "default_track
 class TrainConfig:
     """Everything that defines a training run (saved as ``config.yaml``)."""
 
+    task: str = "semantic"
     model: str = "unet"
     encoder: str | None = "resnet18"
     weights: str | None = None
@@ -62,6 +63,7 @@ class TrainConfig:
     tracking_uri: str | None = None
     experiment: str = "segscope"
     overlays: int = 4
+    target: str = "mask"
 
 
 @dataclass
@@ -73,6 +75,8 @@ class TrainResult:
     epochs_run: int
     history: list[dict[str, float]]
     mlflow_run_id: str | None = None
+    #: The monitored validation score in ``best_val_miou``: ``val_miou``, or ``val_ap`` for instance runs.
+    monitor: str = "val_miou"
 
 
 def open_dataset(path: str | os.PathLike[str] | Dataset) -> Dataset:
@@ -127,8 +131,9 @@ class _MetricsCSV:
     """Lightning callback writing ``metrics.csv`` (one row per epoch), atomically, resume-safe."""
 
     FIELDS = ("epoch", "train_loss", "val_loss", "val_miou", "val_pixel_accuracy", "lr", "seconds")
+    INSTANCE_FIELDS = ("epoch", "train_loss", "val_ap", "val_ap50", "lr", "seconds")
 
-    def __new__(cls, path: Path) -> Any:
+    def __new__(cls, path: Path, fields: tuple[str, ...] = FIELDS) -> Any:
         import lightning as L
 
         class Callback(L.Callback):
@@ -145,7 +150,7 @@ class _MetricsCSV:
                     return
                 m = trainer.callback_metrics
                 row = {"epoch": trainer.current_epoch}
-                for key in ("train_loss_epoch", "val_loss", "val_miou", "val_pixel_accuracy"):
+                for key in ("train_loss_epoch", *fields[2:-2]):
                     if key in m:
                         row[key.replace("_epoch", "")] = round(float(m[key]), 6)
                 row["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
@@ -155,7 +160,7 @@ class _MetricsCSV:
                     with self.path.open(newline="") as f:
                         old = [r for r in csv.DictReader(f) if int(r["epoch"]) < row["epoch"]]
                 buf = io.StringIO()
-                writer = csv.DictWriter(buf, fieldnames=_MetricsCSV.FIELDS, extrasaction="ignore")
+                writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
                 writer.writeheader()
                 writer.writerows([*old, row])
                 write_text(self.path, buf.getvalue())
@@ -218,12 +223,6 @@ def train(
     import yaml
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-    from segscope.models.preprocessing import Preprocessing
-    from segscope.models.registry import model_config
-    from segscope.training.augment import check_augmentation, make_augmentation
-    from segscope.training.data import SegmentationDataModule, SegmentationDataset
-    from segscope.training.module import SegmentationTask
-
     cfg = TrainConfig(**asdict(config)) if config is not None else TrainConfig()
     for key, value in overrides.items():
         if not hasattr(cfg, key):
@@ -245,12 +244,154 @@ def train(
         saved.update({k: v for k, v in overrides.items() if k in ("epochs", "mlflow", "tracking_uri")})
         cfg = TrainConfig(**saved)
 
+    from segscope.models.registry import ARCHITECTURES
+
+    instance = cfg.task == "instance"
+    if cfg.task not in ("semantic", "instance"):
+        raise ParameterError(f"unknown task '{cfg.task}'; use semantic or instance")
+    arch_task = ARCHITECTURES.get(cfg.model).task
+    if arch_task != cfg.task:
+        raise ParameterError(
+            f"model '{cfg.model}' is for the {arch_task} task but the task is {cfg.task}; "
+            f"pass --task {arch_task} or pick a model from 'segscope models list'"
+        )
+    if instance and cfg.target != "mask":
+        raise ParameterError(
+            f"--target {cfg.target} is for semantic models; Mask R-CNN learns instances directly"
+        )
+
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     data = open_dataset(dataset)
     val_data = open_dataset(val) if val is not None else None
+    if cfg.target != "mask":
+        from segscope.instance.targets import target_dataset
+
+        data = target_dataset(data, cfg.target)
+        val_data = target_dataset(val_data, cfg.target) if val_data is not None else None
     train_set, val_set = _split(data, val_data, cfg)
     class_map: ClassMap = data.class_map
+    if instance:
+        from segscope.instance.training import instance_parts
 
+        mconf, pre, task, dm = instance_parts(train_set, val_set, cfg, resume=resume)
+    else:
+        mconf, pre, task, dm = _semantic_parts(train_set, val_set, cfg, resume=resume)
+    monitor = "val_ap" if instance else "val_miou"
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    class_map.save(run_dir / "classes.yaml")
+    record = {
+        "train": asdict(cfg),
+        "dataset": str(getattr(data, "root", None) or ""),
+        "val_dataset": str(getattr(val_data, "root", "") or "") if val_data is not None else None,
+        "num_train": len(train_set),
+        "num_val": len(val_set),
+        "model_config": mconf,
+        "preprocessing": pre.to_dict(),
+    }
+    write_text(run_dir / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+
+    logger: Any = False
+    run_id = None
+    if cfg.mlflow:
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        uri = cfg.tracking_uri or default_tracking_uri(run_dir)
+        run_id_file = run_dir / "mlflow_run_id.txt"
+        prev = run_id_file.read_text().strip() if resume and run_id_file.is_file() else None
+        artifacts = None
+        if uri.startswith("sqlite:///"):
+            artifacts = (Path(uri[len("sqlite:///") :]).parent / "artifacts").as_uri()
+        logger = MLFlowLogger(
+            experiment_name=cfg.experiment,
+            tracking_uri=uri,
+            run_name=run_dir.name,
+            # A resumed run may change hyper-parameters (epochs), which MLflow refuses to
+            # overwrite, so it gets its own MLflow run that points back to the first one.
+            tags={"resumed_from": prev} if prev else None,
+            artifact_location=artifacts,
+        )
+        run_id = logger.run_id
+        write_text(run_id_file, run_id + "\n")
+
+    use_gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
+    best_cb = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor=monitor,
+        mode="max",
+        save_last=True,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    metrics_cb = _MetricsCSV(
+        run_dir / "metrics.csv", _MetricsCSV.INSTANCE_FIELDS if instance else _MetricsCSV.FIELDS
+    )
+    callbacks: list[Any] = [best_cb, metrics_cb]
+    if cfg.patience:
+        callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=cfg.patience))
+    show_bar = progress_bar if progress_bar is not None else os.environ.get("SEGSCOPE_PROGRESS", "1") != "0"
+    trainer = L.Trainer(
+        max_epochs=cfg.epochs,
+        accelerator="gpu" if use_gpu else "cpu",
+        devices="auto",
+        strategy="ddp" if use_gpu and torch.cuda.device_count() > 1 else "auto",
+        precision="16-mixed" if use_gpu else "32-true",
+        deterministic="warn",
+        logger=logger,
+        callbacks=callbacks,
+        plugins=[_atomic_checkpoint_io()],
+        enable_progress_bar=show_bar,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        default_root_dir=str(run_dir),
+        num_sanity_val_steps=0,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*Checkpoint directory.*exists and is not empty.*")
+        warnings.filterwarnings("ignore", ".*number of training batches.*smaller than the logging interval.*")
+        trainer.fit(task, datamodule=dm, ckpt_path=str(last) if resume else None)
+
+    best = Path(best_cb.best_model_path) if best_cb.best_model_path else last
+    best_score = float(best_cb.best_model_score) if best_cb.best_model_score is not None else math.nan
+    history = metrics_cb.rows or _read_history(run_dir / "metrics.csv")
+    if trainer.is_global_zero:
+        if instance:
+            from segscope.instance.training import write_instance_overlays as write_overlays
+        else:
+            write_overlays = _write_overlays
+        overlay_files = write_overlays(best, val_set, run_dir / "overlays", cfg.overlays)
+        if cfg.mlflow and logger:
+            client = logger.experiment
+            for path in (run_dir / "config.yaml", run_dir / "metrics.csv", run_dir / "classes.yaml", best):
+                client.log_artifact(run_id, str(path))
+            for path in overlay_files:
+                client.log_artifact(run_id, str(path), artifact_path="overlays")
+            logger.finalize("success")
+    return TrainResult(
+        run_dir=run_dir,
+        best_checkpoint=best,
+        last_checkpoint=last,
+        best_val_miou=best_score,
+        epochs_run=trainer.current_epoch,
+        history=history,
+        mlflow_run_id=run_id,
+        monitor=monitor,
+    )
+
+
+def _semantic_parts(
+    train_set: Dataset, val_set: Dataset, cfg: TrainConfig, *, resume: bool
+) -> tuple[Any, ...]:
+    """Model config, preprocessing, Lightning module and data module of a semantic run."""
+    from segscope.models.preprocessing import Preprocessing
+    from segscope.models.registry import model_config
+    from segscope.training.augment import check_augmentation, make_augmentation
+    from segscope.training.data import SegmentationDataModule, SegmentationDataset
+    from segscope.training.module import SegmentationTask
+
+    class_map = train_set.class_map
     first = train_set[0].image
     in_channels = 1 if first.ndim == 2 else int(first.shape[2])
     mkw = dict(cfg.model_kwargs)
@@ -295,101 +436,7 @@ def train(
         divisor=task.net.divisor,
         seed=cfg.seed,
     )
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    class_map.save(run_dir / "classes.yaml")
-    record = {
-        "train": asdict(cfg),
-        "dataset": str(getattr(data, "root", None) or ""),
-        "val_dataset": str(getattr(val_data, "root", "") or "") if val_data is not None else None,
-        "num_train": len(train_set),
-        "num_val": len(val_set),
-        "model_config": mconf,
-        "preprocessing": pre.to_dict(),
-    }
-    write_text(run_dir / "config.yaml", yaml.safe_dump(record, sort_keys=False))
-
-    logger: Any = False
-    run_id = None
-    if cfg.mlflow:
-        from lightning.pytorch.loggers import MLFlowLogger
-
-        uri = cfg.tracking_uri or default_tracking_uri(run_dir)
-        run_id_file = run_dir / "mlflow_run_id.txt"
-        prev = run_id_file.read_text().strip() if resume and run_id_file.is_file() else None
-        artifacts = None
-        if uri.startswith("sqlite:///"):
-            artifacts = (Path(uri[len("sqlite:///") :]).parent / "artifacts").as_uri()
-        logger = MLFlowLogger(
-            experiment_name=cfg.experiment,
-            tracking_uri=uri,
-            run_name=run_dir.name,
-            # A resumed run may change hyper-parameters (epochs), which MLflow refuses to
-            # overwrite, so it gets its own MLflow run that points back to the first one.
-            tags={"resumed_from": prev} if prev else None,
-            artifact_location=artifacts,
-        )
-        run_id = logger.run_id
-        write_text(run_id_file, run_id + "\n")
-
-    use_gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
-    best_cb = ModelCheckpoint(
-        dirpath=ckpt_dir,
-        filename="best",
-        monitor="val_miou",
-        mode="max",
-        save_last=True,
-        save_top_k=1,
-        enable_version_counter=False,
-    )
-    metrics_cb = _MetricsCSV(run_dir / "metrics.csv")
-    callbacks: list[Any] = [best_cb, metrics_cb]
-    if cfg.patience:
-        callbacks.append(EarlyStopping(monitor="val_miou", mode="max", patience=cfg.patience))
-    show_bar = progress_bar if progress_bar is not None else os.environ.get("SEGSCOPE_PROGRESS", "1") != "0"
-    trainer = L.Trainer(
-        max_epochs=cfg.epochs,
-        accelerator="gpu" if use_gpu else "cpu",
-        devices="auto",
-        strategy="ddp" if use_gpu and torch.cuda.device_count() > 1 else "auto",
-        precision="16-mixed" if use_gpu else "32-true",
-        deterministic="warn",
-        logger=logger,
-        callbacks=callbacks,
-        plugins=[_atomic_checkpoint_io()],
-        enable_progress_bar=show_bar,
-        enable_model_summary=False,
-        log_every_n_steps=1,
-        default_root_dir=str(run_dir),
-        num_sanity_val_steps=0,
-    )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*Checkpoint directory.*exists and is not empty.*")
-        warnings.filterwarnings("ignore", ".*number of training batches.*smaller than the logging interval.*")
-        trainer.fit(task, datamodule=dm, ckpt_path=str(last) if resume else None)
-
-    best = Path(best_cb.best_model_path) if best_cb.best_model_path else last
-    best_score = float(best_cb.best_model_score) if best_cb.best_model_score is not None else math.nan
-    history = metrics_cb.rows or _read_history(run_dir / "metrics.csv")
-    if trainer.is_global_zero:
-        overlay_files = _write_overlays(best, val_set, run_dir / "overlays", cfg.overlays)
-        if cfg.mlflow and logger:
-            client = logger.experiment
-            for path in (run_dir / "config.yaml", run_dir / "metrics.csv", run_dir / "classes.yaml", best):
-                client.log_artifact(run_id, str(path))
-            for path in overlay_files:
-                client.log_artifact(run_id, str(path), artifact_path="overlays")
-            logger.finalize("success")
-    return TrainResult(
-        run_dir=run_dir,
-        best_checkpoint=best,
-        last_checkpoint=last,
-        best_val_miou=best_score,
-        epochs_run=trainer.current_epoch,
-        history=history,
-        mlflow_run_id=run_id,
-    )
+    return mconf, pre, task, dm
 
 
 def _read_history(path: Path) -> list[dict[str, float]]:
