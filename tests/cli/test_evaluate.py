@@ -108,3 +108,22 @@ def test_bad_option_value(folders, capsys):
 def test_help_has_example(capsys):
     assert _run(["evaluate", "--help"]) == 0
     assert "Example" in capsys.readouterr().out
+
+
+def test_split_evaluates_only_that_split(tmp_path):
+    rng = np.random.default_rng(3)
+    for i in range(4):
+        m = rng.integers(0, 2, (6, 7)).astype(np.uint8)
+        write_mask(tmp_path / "gt" / "masks" / f"s{i}.png", m)
+        write_mask(tmp_path / "pred" / "masks" / f"s{i}.png", m if i < 2 else 1 - m)
+    (tmp_path / "gt" / "splits").mkdir()
+    (tmp_path / "gt" / "splits" / "test.txt").write_text("s0\ns1\n")
+    (tmp_path / "gt" / "splits" / "train.txt").write_text("s2\ns3\n")
+    out = tmp_path / "e.json"
+    with pytest.raises(SystemExit) as e:
+        main(
+            ["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred"), "--split", "test", "--json", str(out)]
+        )
+    assert e.value.code == 0
+    res = json.loads(out.read_text())
+    assert res["counts"]["samples"] == 2 and res["metrics"]["mean_iou"] == 1.0

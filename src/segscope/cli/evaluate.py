@@ -77,6 +77,9 @@ def evaluate(
     worst: int = typer.Option(
         8, "--worst", min=0, help="Number of worst samples shown with overlays in the report."
     ),
+    split: str | None = typer.Option(
+        None, "--split", help="Evaluate only this split of GT (e.g. test); other predictions are skipped."
+    ),
     into: str | None = typer.Option(
         None,
         "--into",
@@ -109,6 +112,8 @@ def evaluate(
 
     config = EvaluationConfig(task=task, boundary=boundary, missing=missing)
     gt_ds = load_dataset(gt, format=gt_format, classes=classes)
+    if split:
+        gt_ds = gt_ds.split(split)
     pred_ds = load_dataset(pred, format=pred_format)
     results = run_evaluation(gt_ds, pred_ds, config)
 
