@@ -57,3 +57,9 @@ def test_train_predict_evaluate(tmp_path, capsys, monkeypatch):
     accuracy = np.trace(conf) / conf.sum()
     assert result["counts"]["samples"] == 12
     assert result["metrics"]["pixel_accuracy"] == pytest.approx(accuracy, abs=1e-9)
+
+    # --split predicts only that split's samples.
+    split_pred = tmp_path / "pred_test"
+    out = _run(["predict", str(run), str(data), "--out", str(split_pred), "--split", "test"], capsys)
+    test_ids = (data / "splits" / "test.txt").read_text().split()
+    assert sorted(p.stem for p in (split_pred / "masks").glob("*.png")) == sorted(test_ids)

@@ -186,6 +186,9 @@ def register(app: typer.Typer) -> None:
                 "(semantic models), score_threshold, mask_threshold (Mask R-CNN).",
             ),
         ] = [],  # noqa: B006
+        split: Annotated[
+            str | None, typer.Option(help="Predict only this split of DATA (e.g. test).")
+        ] = None,
     ) -> None:
         """Segment a dataset with a trained model; write masks, probs, overlays and run.json.
 
@@ -199,9 +202,10 @@ def register(app: typer.Typer) -> None:
         from segscope.training import open_dataset
 
         predictor = load_predictor(model, task=task, backend=backend, threads=threads, **_model_args(param))
+        dataset = open_dataset(data)
         n = predict_dataset(
             predictor,
-            open_dataset(data),
+            dataset.split(split) if split else dataset,
             out,
             tile=tile,
             overlap=overlap,
