@@ -16,7 +16,12 @@ import numpy as np
 from segscope.core.image import validate_image
 from segscope.errors import DataError, ParameterError
 
-__all__ = ["Preprocessing", "dtype_scale"]
+__all__ = ["PER_IMAGE_MODES", "Preprocessing", "dtype_scale", "normalize_per_image"]
+
+#: Per-image normalisations (``Preprocessing.per_image``): ``grey-percentile`` turns each image
+#: grey, stretches it between its own 1st and 99.8th percentiles and inverts it when its
+#: background is bright, so objects are bright on dark in [0, 1] whatever the modality.
+PER_IMAGE_MODES = ("grey-percentile",)
 
 
 def dtype_scale(dtype: np.dtype | str) -> float:
@@ -33,6 +38,51 @@ def dtype_scale(dtype: np.dtype | str) -> float:
     if np.issubdtype(dtype, np.integer):
         return float(np.iinfo(dtype).max)
     raise DataError(f"image dtype {dtype} is not numeric")
+
+
+def normalize_per_image(
+    image: np.ndarray, mode: str = "grey-percentile", *, low: float = 1.0, high: float = 99.8
+) -> np.ndarray:
+    """One image normalised on its own statistics, for datasets of mixed modalities.
+
+    Written by hand (a percentile stretch is two lines; no library offers the auto-invert):
+    DSB 2018 mixes dark-background fluorescence with bright-background H&E and brightfield, and
+    one dataset-wide mean/std cannot serve both.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, C) ndarray
+        Grey, RGB or RGBA (alpha dropped) image of any numeric dtype.
+    mode : {'grey-percentile'}
+        Mean of the colour channels, ``low``/``high`` percentiles mapped to 0/1 (clipped), then
+        inverted when the median is above 0.5 (a bright background).
+    low, high : float
+        Percentiles mapped to 0 and 1.
+
+    Returns
+    -------
+    (H, W) float32 ndarray in [0, 1]
+
+    Examples
+    --------
+    >>> img = np.full((4, 4, 3), 230, np.uint8); img[1:3, 1:3] = 40  # dark object, bright background
+    >>> normalize_per_image(img)[1:3, 1:3].tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+    if mode not in PER_IMAGE_MODES:
+        raise ParameterError(
+            f"unknown per-image normalisation '{mode}'; use one of {', '.join(PER_IMAGE_MODES)}"
+        )
+    if not 0 <= low < high <= 100:
+        raise ParameterError(f"percentiles low={low}, high={high} must satisfy 0 <= low < high <= 100")
+    x = np.asarray(validate_image(image, source="image"), np.float32)
+    if x.ndim == 3:
+        x = x[:, :, :3].mean(axis=2) if x.shape[2] >= 3 else x[:, :, 0]
+    lo, hi = np.percentile(x, [low, high])
+    x = np.clip((x - lo) / max(float(hi - lo), 1e-6), 0.0, 1.0)
+    if float(np.median(x)) > 0.5:
+        x = 1.0 - x
+    return x.astype(np.float32)
 
 
 def _as_hwc(image: np.ndarray) -> np.ndarray:
@@ -57,6 +107,9 @@ class Preprocessing:
         dtype of the training images, recorded for the user.
     class_map : dict, optional
         :meth:`segscope.ClassMap.to_dict` of the classes the model predicts.
+    per_image : {None, 'grey-percentile'}
+        Per-image normalisation (:func:`normalize_per_image`) applied first; the network then
+        takes 1 channel and ``scale`` is 1.
 
     Examples
     --------
@@ -71,8 +124,13 @@ class Preprocessing:
     scale: float = 1.0
     input_dtype: str = "float32"
     class_map: dict[str, Any] | None = field(default=None, compare=False)
+    per_image: str | None = None
 
     def __post_init__(self) -> None:
+        if self.per_image is not None and self.per_image not in PER_IMAGE_MODES:
+            raise ParameterError(
+                f"unknown per-image normalisation '{self.per_image}'; use one of {', '.join(PER_IMAGE_MODES)}"
+            )
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
@@ -94,8 +152,11 @@ class Preprocessing:
         std: Sequence[float] | None = None,
         scale: float | None = None,
         class_map: Mapping[str, Any] | None = None,
+        per_image: str | None = None,
     ) -> Preprocessing:
         """Per-channel mean and std of ``images`` (after scaling), streamed in float64.
+
+        With ``per_image``, the statistics are those of the per-image normalised images.
 
         ``mean``/``std`` given explicitly skip the computation. Channels of every image must
         agree. Standard deviations below 1e-6 (constant channels) become 1.
@@ -105,6 +166,9 @@ class Preprocessing:
         count = 0
         dtype = None
         channels = in_channels
+        if per_image is not None:
+            images = (normalize_per_image(im, per_image) for im in images)
+            scale = 1.0
         for k, image in enumerate(images):
             image = _as_hwc(validate_image(image, source=f"training image {k}"))
             if dtype is None:
@@ -137,6 +201,7 @@ class Preprocessing:
             scale=float(scale),  # type: ignore[arg-type]
             input_dtype=str(dtype),
             class_map=dict(class_map) if class_map is not None else None,
+            per_image=per_image,
         )
 
     @classmethod
@@ -148,6 +213,7 @@ class Preprocessing:
             scale=float(data.get("scale", 1.0)),
             input_dtype=str(data.get("input_dtype", "float32")),
             class_map=data.get("class_map"),
+            per_image=data.get("per_image"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,9 +224,17 @@ class Preprocessing:
         """``(H, W, C)`` float32 of ``image / scale``, with the channel count adapted.
 
         RGBA images feed 3-channel models without their alpha; grey images feed 3-channel models
-        repeated. Any other mismatch is an error.
+        repeated. Any other mismatch is an error. With ``per_image``, the image is first
+        normalised on its own (:func:`normalize_per_image`) to one channel in [0, 1].
         """
         image = _as_hwc(validate_image(image, source=source))
+        if self.per_image is not None:
+            image = normalize_per_image(image, self.per_image)[:, :, None]
+            if self.in_channels != 1:
+                raise DataError(
+                    f"preprocessing with per_image={self.per_image!r} gives 1 channel, not {self.in_channels}"
+                )
+            return image
         c = image.shape[2]
         if c != self.in_channels:
             if c == 4 and self.in_channels == 3:

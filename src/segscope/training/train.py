@@ -58,12 +58,15 @@ class TrainConfig:
     num_workers: int = 0
     mean: list[float] | None = None
     std: list[float] | None = None
+    per_image: str | None = None
     accelerator: str = "auto"
     mlflow: bool = True
     tracking_uri: str | None = None
     experiment: str = "segscope"
     overlays: int = 4
     target: str = "mask"
+    #: Boundary thickness in pixels of ``fg-boundary`` targets.
+    boundary_width: int = 1
 
 
 @dataclass
@@ -266,8 +269,10 @@ def train(
     if cfg.target != "mask":
         from segscope.instance.targets import target_dataset
 
-        data = target_dataset(data, cfg.target)
-        val_data = target_dataset(val_data, cfg.target) if val_data is not None else None
+        data = target_dataset(data, cfg.target, width=cfg.boundary_width)
+        val_data = (
+            target_dataset(val_data, cfg.target, width=cfg.boundary_width) if val_data is not None else None
+        )
     train_set, val_set = _split(data, val_data, cfg)
     class_map: ClassMap = data.class_map
     if instance:
@@ -393,7 +398,7 @@ def _semantic_parts(
 
     class_map = train_set.class_map
     first = train_set[0].image
-    in_channels = 1 if first.ndim == 2 else int(first.shape[2])
+    in_channels = 1 if first.ndim == 2 or cfg.per_image else int(first.shape[2])
     mkw = dict(cfg.model_kwargs)
     mconf = model_config(
         cfg.model, encoder=cfg.encoder, in_channels=in_channels, num_classes=class_map.num_classes, **mkw
@@ -404,6 +409,7 @@ def _semantic_parts(
         mean=cfg.mean,
         std=cfg.std,
         class_map=class_map.to_dict(),
+        per_image=cfg.per_image,
     )
     transform = make_augmentation(cfg.augment, crop=cfg.crop, ignore_index=class_map.ignore_index)
     train_ds = SegmentationDataset(train_set, pre, transform=transform, repeat=cfg.repeat)
