@@ -158,3 +158,20 @@ def test_predictor_needs_two_or_three_classes():
     fake = _FakeSemantic(np.zeros((2, 2, 4), np.float32))
     with pytest.raises(ParameterError, match="this one has 4; train with --target fg-boundary"):
         SemanticInstancePredictor(fake)
+
+
+def test_shrink_peels_outlines_like_per_object_erosion():
+    from scipy import ndimage
+
+    ids = _touching_disks()
+    probs = _one_hot(fg_boundary_target(ids), 3)
+    base = probs_to_instances(probs, min_size=3).instances.to_id_map()
+    for k in (1, 2):
+        got = probs_to_instances(probs, min_size=3, shrink=k)
+        _check_consistent(got.instances)
+        expected = np.zeros_like(base)
+        for obj in range(1, int(base.max()) + 1):
+            expected[ndimage.binary_erosion(base == obj, iterations=k)] = obj
+        np.testing.assert_array_equal(got.instances.to_id_map(), expected)
+    with pytest.raises(ParameterError, match="shrink=-1 must be >= 0"):
+        probs_to_instances(probs, shrink=-1)
