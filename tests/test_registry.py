@@ -17,7 +17,10 @@ def test_wrong_name_lists_valid_ones_and_suggests():
     reg: Registry[int] = Registry("method")
     reg.add("otsu", 1)
     reg.add("watershed", 2)
-    with pytest.raises(ParameterError, match=r"unknown method 'watershd' \(did you mean 'watershed'\?\); valid methods: otsu, watershed"):
+    with pytest.raises(
+        ParameterError,
+        match=r"unknown method 'watershd' \(did you mean 'watershed'\?\); valid methods: otsu, watershed",
+    ):
         reg.get("watershd")
 
 

@@ -92,8 +92,7 @@ class Registry(Generic[T]):
         if key not in self._items:
             names = list(self._items)
             raise ParameterError(
-                f"unknown {self.kind} '{name}'{suggest(key, names)}; "
-                f"valid {self.kind}s: {', '.join(names)}"
+                f"unknown {self.kind} '{name}'{suggest(key, names)}; valid {self.kind}s: {', '.join(names)}"
             )
         return self._items[key]
 

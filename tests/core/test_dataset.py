@@ -21,8 +21,12 @@ def test_lazy_loading_indexing_and_splits():
         return np.full((2, 2), i, np.uint8)
 
     samples = [
-        Sample(f"s{i}", load_image=functools.partial(load, i), load_mask=functools.partial(load, i),
-               split="train" if i < 3 else "val")
+        Sample(
+            f"s{i}",
+            load_image=functools.partial(load, i),
+            load_mask=functools.partial(load, i),
+            split="train" if i < 3 else "val",
+        )
         for i in range(5)
     ]
     ds = Dataset(samples, ClassMap.default(5))

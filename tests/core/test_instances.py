@@ -32,7 +32,10 @@ def test_id_map_round_trip_and_properties_match_pycocotools():
         assert inst.areas[k] == m.sum()
         ys, xs = np.nonzero(m)
         assert inst.boxes[k].tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
-        assert inst.boxes_xywh[k].tolist() == mask_utils.toBbox(mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))).tolist()
+        assert (
+            inst.boxes_xywh[k].tolist()
+            == mask_utils.toBbox(mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))).tolist()
+        )
 
 
 def test_labels_from_semantic_majority_and_to_semantic():

@@ -110,7 +110,9 @@ class ClassMap:
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "class map") -> ClassMap:
         """Build from the classes-file structure (see :meth:`to_dict`)."""
         if not isinstance(data, Mapping):
-            raise FormatError(f"{source}: expected a mapping with a 'classes' list; see README 'Classes file'")
+            raise FormatError(
+                f"{source}: expected a mapping with a 'classes' list; see README 'Classes file'"
+            )
         ignore_index = int(data.get("ignore_index", IGNORE_INDEX))
         ignore_color = tuple(data.get("ignore_color", (224, 224, 192)))
         if "names" in data and "classes" not in data:

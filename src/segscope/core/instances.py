@@ -90,7 +90,9 @@ class Instances:
         if self.scores is not None:
             self.scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
             if self.scores.shape != (n,):
-                raise DataError(f"instances: {n} masks but {self.scores.size} scores; give one score per mask")
+                raise DataError(
+                    f"instances: {n} masks but {self.scores.size} scores; give one score per mask"
+                )
         if self.iscrowd is None:
             self.iscrowd = np.zeros(n, dtype=bool)
         self.iscrowd = np.asarray(self.iscrowd, dtype=bool).reshape(-1)
@@ -140,7 +142,9 @@ class Instances:
         """
         id_map = np.asarray(id_map)
         if id_map.ndim != 2 or not np.issubdtype(id_map.dtype, np.integer):
-            raise DataError(f"an instance-id map must be a 2-D integer array, got {id_map.shape} {id_map.dtype}")
+            raise DataError(
+                f"an instance-id map must be a 2-D integer array, got {id_map.shape} {id_map.dtype}"
+            )
         if id_map.size and int(id_map.min()) < 0:
             raise DataError(f"an instance-id map must hold ids >= 0, found {int(id_map.min())}")
         h, w = id_map.shape
@@ -265,7 +269,9 @@ class Instances:
             out[mask_utils.decode(rle).astype(bool)] = k + 1
         return out
 
-    def to_semantic(self, *, background: int = 0, ignore_index: int = 255, dtype: Any = np.uint8) -> np.ndarray:
+    def to_semantic(
+        self, *, background: int = 0, ignore_index: int = 255, dtype: Any = np.uint8
+    ) -> np.ndarray:
         """Label map painted with each object's label (later objects on top); crowd -> ignore."""
         cached = getattr(self, "_id_map", None)
         if cached is not None:
@@ -276,7 +282,9 @@ class Instances:
             out[mask_utils.decode(rle).astype(bool)] = ignore_index if crowd else label
         return out
 
-    def to_coco(self, image_id: int, *, first_id: int = 1, category_ids: dict[int, int] | None = None) -> list[dict[str, Any]]:
+    def to_coco(
+        self, image_id: int, *, first_id: int = 1, category_ids: dict[int, int] | None = None
+    ) -> list[dict[str, Any]]:
         """COCO annotation dicts (RLE counts as str), ids from ``first_id``.
 
         ``category_ids`` maps labels to COCO category ids (identity by default). Scores are

@@ -33,7 +33,9 @@ ARRAY_SUFFIXES = (".npy", ".npz")
 def list_files(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES + ARRAY_SUFFIXES) -> list[Path]:
     """Files directly in ``folder`` with one of ``suffixes``, sorted, hidden files skipped."""
     return sorted(
-        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
     )
 
 
@@ -164,7 +166,9 @@ def write_mask(path: str | Path, mask: np.ndarray) -> None:
         raise DataError(f"{path}: a mask must be (H, W), got shape {mask.shape}")
     top = int(mask.max()) if mask.size else 0
     if mask.size and int(mask.min()) < 0 or top > 65535:
-        raise DataError(f"{path}: mask values span {int(mask.min())}..{top}, outside PNG's 0..65535; save as .npy")
+        raise DataError(
+            f"{path}: mask values span {int(mask.min())}..{top}, outside PNG's 0..65535; save as .npy"
+        )
     write_image(path, mask.astype(np.uint8 if top <= 255 else np.uint16))
 
 
@@ -172,7 +176,9 @@ def write_palette_mask(path: str | Path, mask: np.ndarray, palette: np.ndarray) 
     """Write a VOC-style palette PNG: indices in the pixels, ``(256, 3)`` palette in the file."""
     mask = np.asarray(mask)
     if mask.size and int(mask.max()) > 255:
-        raise DataError(f"{path}: palette PNGs hold values 0..255 but the mask has {int(mask.max())}; use 16-bit PNG")
+        raise DataError(
+            f"{path}: palette PNGs hold values 0..255 but the mask has {int(mask.max())}; use 16-bit PNG"
+        )
     img = Image.fromarray(mask.astype(np.uint8), mode="P")
     img.putpalette(np.asarray(palette, np.uint8).reshape(-1).tolist())
     with atomic_path(path) as tmp:

@@ -26,6 +26,12 @@ def progress(
     if disable is None:
         disable = os.environ.get("SEGSCOPE_PROGRESS", "1") == "0"
     yield from tqdm(
-        iterable, total=total, desc=desc, disable=disable, file=sys.stderr, leave=False,
-        dynamic_ncols=True, mininterval=0.5,
+        iterable,
+        total=total,
+        desc=desc,
+        disable=disable,
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+        mininterval=0.5,
     )
