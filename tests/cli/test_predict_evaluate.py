@@ -60,6 +60,22 @@ def test_train_predict_evaluate(tmp_path, capsys, monkeypatch):
 
     # --split predicts only that split's samples.
     split_pred = tmp_path / "pred_test"
-    out = _run(["predict", str(run), str(data), "--out", str(split_pred), "--split", "test"], capsys)
+    ws = str(tmp_path / "ws.db")
+    _run(["add", str(data), "--name", "tiny", "-w", ws], capsys)
+    argv = [
+        "predict",
+        str(run),
+        str(data),
+        "--out",
+        str(split_pred),
+        "--split",
+        "test",
+        "--into",
+        "tiny",
+        "-w",
+        ws,
+    ]
+    out = _run(argv, capsys)
+    assert "attached as run 'pred_test'" in out
     test_ids = (data / "splits" / "test.txt").read_text().split()
     assert sorted(p.stem for p in (split_pred / "masks").glob("*.png")) == sorted(test_ids)

@@ -189,6 +189,23 @@ def register(app: typer.Typer) -> None:
         split: Annotated[
             str | None, typer.Option(help="Predict only this split of DATA (e.g. test).")
         ] = None,
+        into: Annotated[
+            str | None,
+            typer.Option(
+                help="Attach the output to this workspace dataset as a prediction run (see segscope add)."
+            ),
+        ] = None,
+        run_key: Annotated[
+            str | None, typer.Option("--key", help="Run key with --into (default: the --out folder name).")
+        ] = None,
+        workspace: Annotated[
+            Path | None,
+            typer.Option(
+                "--workspace",
+                "-w",
+                help="Workspace file (default $SEGSCOPE_WORKSPACE or ~/.segscope/workspace.db).",
+            ),
+        ] = None,
     ) -> None:
         """Segment a dataset with a trained model; write masks, probs, overlays and run.json.
 
@@ -218,6 +235,12 @@ def register(app: typer.Typer) -> None:
             model_path=str(model),
         )
         Console().print(f"predicted {n} images with {predictor.backend} -> {out}")
+        if into:
+            from segscope.catalog import Catalog
+
+            cat = Catalog(workspace)
+            run = cat.add_predictions(into, out, key=run_key or Path(out).name, overwrite=overwrite)
+            Console().print(f"attached as run '{run['key']}' of workspace dataset '{into}' ({cat.path})")
 
     @app.command("export")
     def export_cmd(
