@@ -69,12 +69,14 @@ def test_fg_boundary_train_predict_instance_evaluate(tmp_path, capsys):
         [
             "train", str(data), "--out", str(run), "--target", "fg-boundary", "--epochs", "1",
             "--batch-size", "4", "--model-arg", "encoder_depth=3", "--model-arg", "decoder_channels=[16,8,4]",
-            "--augment", "none", "--no-mlflow",
+            "--augment", "none", "--no-mlflow", "--per-image", "grey-percentile", "--boundary-width", "2",
         ],
         capsys,
     )  # fmt: skip
     assert code == 0, out
     assert (run / "classes.yaml").read_text().count("boundary") == 1
+    config = (run / "config.yaml").read_text()
+    assert "per_image: grey-percentile" in config and "boundary_width: 2" in config
     pred = tmp_path / "pred"
     code, out = _run(["predict", str(run), str(data), "--out", str(pred), "-p", "min_size=2"], capsys)
     assert code == 0, out

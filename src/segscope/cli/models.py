@@ -97,6 +97,16 @@ def register(app: typer.Typer) -> None:
         repeat: Annotated[
             int, typer.Option(help="Random crops of each sample per epoch (small datasets).")
         ] = 1,
+        per_image: Annotated[
+            str | None,
+            typer.Option(
+                help="Per-image normalisation stored with the model: grey-percentile (grey, stretched "
+                "between the image's own percentiles, bright backgrounds inverted; mixed stains)."
+            ),
+        ] = None,
+        boundary_width: Annotated[
+            int, typer.Option(help="Boundary width in pixels of the fg-boundary target.")
+        ] = 1,
         seed: int = 0,
         patience: Annotated[
             int | None, typer.Option(help="Early stopping after N epochs without progress.")
@@ -112,7 +122,8 @@ def register(app: typer.Typer) -> None:
 
         Example: segscope train shapes/ --model unet --encoder resnet18 --epochs 10 --out runs/unet
         Instances: segscope train shapes/ --task instance --model maskrcnn_resnet18_fpn --out runs/mrcnn
-        Nuclei:    segscope train nuclei/ --target fg-boundary --out runs/fgb
+        Nuclei:    segscope train nuclei/ --target fg-boundary --boundary-width 2 --per-image grey-percentile
+                   --class-weights 1,1,5 --out runs/fgb
         """
         from rich.console import Console
 
@@ -140,6 +151,8 @@ def register(app: typer.Typer) -> None:
             augment=augment,
             crop=crop,
             repeat=repeat,
+            per_image=per_image,
+            boundary_width=boundary_width,
             seed=seed,
             patience=patience,
             num_workers=workers,
