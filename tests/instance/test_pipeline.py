@@ -175,3 +175,11 @@ def test_shrink_peels_outlines_like_per_object_erosion():
         np.testing.assert_array_equal(got.instances.to_id_map(), expected)
     with pytest.raises(ParameterError, match="shrink=-1 must be >= 0"):
         probs_to_instances(probs, shrink=-1)
+
+
+def test_unknown_pipeline_option_lists_the_valid_ones():
+    fake = _FakeSemantic(np.zeros((2, 2, 3), np.float32))
+    with pytest.raises(
+        ParameterError, match=r"unknown instance option 'shrnk' \(did you mean 'shrink'\?\); valid"
+    ):
+        SemanticInstancePredictor(fake, shrnk=1)

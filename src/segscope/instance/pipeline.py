@@ -19,6 +19,7 @@ from segscope.core.instances import Instances
 from segscope.core.prediction import Prediction
 from segscope.errors import DataError, ParameterError
 from segscope.instance.targets import BOUNDARY_CLASS
+from segscope.registry import suggest
 
 __all__ = ["PIPELINE_MODES", "probs_to_instances", "SemanticInstancePredictor", "load_predictor"]
 
@@ -180,6 +181,14 @@ class SemanticInstancePredictor:
         self.predictor = predictor
         self.mode = mode or ("fg-boundary" if n == 3 else "distance")
         _check_probs(np.zeros((1, 1, n), np.float32), self.mode)
+        import inspect
+
+        valid = [k for k in inspect.signature(probs_to_instances).parameters if k not in ("probs", "mode")]
+        for name in params:
+            if name not in valid:
+                raise ParameterError(
+                    f"unknown instance option '{name}'{suggest(name, valid)}; valid options: {', '.join(valid)}"
+                )
         self.params = params
         self.backend = predictor.backend
         self.info = {**predictor.info, "task": "instance", "pipeline": self.mode, "pipeline_params": params}
