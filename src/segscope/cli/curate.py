@@ -11,7 +11,8 @@ from typing import Any
 
 import typer
 
-WORKSPACE_HELP = "Workspace file (default $SEGSCOPE_WORKSPACE or ~/.segscope/workspace.db)."
+from segscope.cli.catalog import WORKSPACE_HELP
+
 CATALOG_HELP = "Store the result in the workspace under this dataset name (see `segscope add`)."
 
 curate_app = typer.Typer(

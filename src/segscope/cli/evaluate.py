@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 
+from segscope.cli.catalog import WORKSPACE_HELP
+
 _FORMATS = "mask-folder, palette, rgb, instance-folder, coco, numpy"
 
 
@@ -93,7 +95,7 @@ def evaluate(
         None,
         "--workspace",
         "-w",
-        help="Workspace file (default $SEGSCOPE_WORKSPACE or ~/.segscope/workspace.db).",
+        help=WORKSPACE_HELP,
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="With --into: replace runs of the same key."),
 ) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from segscope.cli.catalog import WORKSPACE_HELP
 from segscope.errors import ParameterError
 
 
@@ -216,7 +217,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--workspace",
                 "-w",
-                help="Workspace file (default $SEGSCOPE_WORKSPACE or ~/.segscope/workspace.db).",
+                help=WORKSPACE_HELP,
             ),
         ] = None,
     ) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from segscope.cli.catalog import WORKSPACE_HELP
+
 
 def _params_text(spec: object) -> str:
     return ", ".join(f"{p.name}={p.default}" for p in spec.params)  # type: ignore[attr-defined]
@@ -41,7 +43,7 @@ def segment(
         None,
         "--workspace",
         "-w",
-        help="Workspace file (default $SEGSCOPE_WORKSPACE or ~/.segscope/workspace.db).",
+        help=WORKSPACE_HELP,
     ),
 ) -> None:
     """Segment images with a classical method and write a prediction folder.

@@ -11,7 +11,19 @@ from pycocotools import mask as mask_utils
 
 from segscope.errors import DataError
 
-__all__ = ["Instances"]
+__all__ = ["Instances", "rle_areas"]
+
+
+def rle_areas(rles: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Pixel count of each RLE, ``(N,)`` int64.
+
+    pycocotools' ``area()`` sizes a scratch array as uint8 from the RLE count, which NumPy 2
+    rejects (OverflowError) for more than 255 RLEs; calling it in chunks avoids that.
+    """
+    out = np.zeros(len(rles), np.int64)
+    for s in range(0, len(rles), 255):
+        out[s : s + 255] = mask_utils.area(list(rles[s : s + 255]))
+    return out
 
 
 def _rles_from_sorted_positions(
@@ -230,12 +242,7 @@ class Instances:
     @property
     def areas(self) -> np.ndarray:
         """Pixel count per object, ``(N,)`` int."""
-        if not self.rles:
-            return np.zeros(0, np.int64)
-        # pycocotools' area() sizes a scratch array as uint8 from the RLE count, which NumPy 2
-        # rejects (OverflowError) for more than 255 RLEs; calling it in chunks avoids that.
-        chunks = [mask_utils.area(self.rles[i : i + 255]) for i in range(0, len(self.rles), 255)]
-        return np.concatenate(chunks).astype(np.int64)
+        return rle_areas(self.rles)
 
     @property
     def boxes_xywh(self) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from segscope.core.instances import Instances
+from segscope.core.instances import Instances, rle_areas
 from segscope.errors import DataError, FormatError, ParameterError
 from segscope.metrics._coco_eval import Params, Table, evaluate_table, summarize
 
@@ -45,11 +45,8 @@ DtLike = Mapping[Any, Instances] | Sequence[Mapping[str, Any]] | str | os.PathLi
 
 # ------------------------------------------------------------------------------ helpers
 def _areas(rles: list[dict[str, Any]]) -> np.ndarray:
-    """Pixel areas of RLEs; pycocotools 2.0.11 ``area`` overflows on lists of 256 or more."""
-    out = np.zeros(len(rles), np.float64)
-    for s in range(0, len(rles), 255):
-        out[s : s + 255] = mask_utils.area(rles[s : s + 255])
-    return out
+    """Pixel areas of RLEs as float64, as pycocotools stores them."""
+    return rle_areas(rles).astype(np.float64)
 
 
 def _load_json(path: str | os.PathLike, what: str) -> Any:
