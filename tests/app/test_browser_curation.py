@@ -1,5 +1,5 @@
-"""End to end in a real browser: the curation views (embeddings map with a box selection that
-filters the grid, the label-error ranking and its heatmap layer). Same launch settings as
+"""End to end in a real browser: the curation views (embeddings map with a box or lasso selection
+that filters the grid, the label-error ranking and its heatmap layer). Same launch settings as
 ``test_browser.py``: Playwright driving Debian's Chromium."""
 
 from __future__ import annotations
@@ -44,6 +44,15 @@ def curated(tmp_path_factory):
 
     with serve_in_thread(cat) as url:
         yield url, cat, dict(zip(ds.ids, map(tuple, xy.tolist()), strict=True)), bad
+
+
+def _grid_shows(page, banner: str, expected: list[str]) -> None:
+    """The grid, under its selection banner, holds exactly the ``expected`` samples."""
+    page.wait_for_selector(banner)
+    page.wait_for_function(f"document.querySelectorAll('#grid .card').length === {len(expected)}")
+    ids = page.locator("#grid .card").evaluate_all("els => els.map(e => e.dataset.id)")
+    assert sorted(ids) == expected
+    assert page.inner_text("#count").endswith(f"of {len(expected)} samples")
 
 
 def test_embedding_box_selection_label_errors_heatmap(curated, tmp_path):
@@ -103,11 +112,7 @@ def test_embedding_box_selection_label_errors_heatmap(curated, tmp_path):
         page.screenshot(path=str(shots / "embeddings.png"))
         # 3. the grid shows exactly the selected samples
         page.click("#show-selection")
-        page.wait_for_selector("#box-filter")
-        page.wait_for_function(f"document.querySelectorAll('#grid .card').length === {len(expected)}")
-        ids = page.locator("#grid .card").evaluate_all("els => els.map(e => e.dataset.id)")
-        assert sorted(ids) == expected
-        assert page.inner_text("#count").endswith(f"of {len(expected)} samples")
+        _grid_shows(page, "#box-filter", expected)
         page.wait_for_function(
             "Array.from(document.querySelectorAll('#grid img')).every(i => i.complete && i.naturalWidth > 0)"
         )
@@ -139,5 +144,105 @@ def test_embedding_box_selection_label_errors_heatmap(curated, tmp_path):
             " return i && i.complete && i.naturalWidth === 48 && getComputedStyle(i).display !== 'none'; })()"
         )
         page.screenshot(path=str(shots / "sample-heatmap.png"))
+        browser.close()
+    assert not errors, errors
+
+
+def _px(xy: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Each point's position on the scatter plot, in SVG pixels (as ``sx``/``sy`` in app.js)."""
+    xs, ys = [v[0] for v in xy.values()], [v[1] for v in xy.values()]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    return {
+        i: (PAD + (x - x0) / (x1 - x0) * (SZ - 2 * PAD), SZ - PAD - (y - y0) / (y1 - y0) * (SZ - 2 * PAD))
+        for i, (x, y) in xy.items()
+    }
+
+
+def _lasso_polygon(pts: dict[str, tuple[float, float]]) -> tuple[np.ndarray, list[str]]:
+    """A polygon (SVG pixels) that selects a few points, differs from its bounding box, and keeps
+    every point at least 4 px from its edges; plus the ids inside it (matplotlib's test)."""
+    from matplotlib.path import Path as MplPath
+
+    ids = sorted(pts)
+    xyp = np.array([pts[i] for i in ids])
+    lo, hi = 6.0, SZ - 6.0
+    for t in np.arange(0.45, 1.6, 0.025) * SZ:
+        # the corner region x + y <= t of the square [lo, hi]^2, then mirrored four ways
+        if t <= lo + hi:
+            corner = np.array([(lo, lo), (t - lo, lo), (lo, t - lo)])
+        else:
+            corner = np.array([(lo, lo), (hi, lo), (hi, t - hi), (t - hi, hi), (lo, hi)])
+        for fx in (False, True):
+            for fy in (False, True):
+                verts = corner.copy()
+                if fx:
+                    verts[:, 0] = SZ - verts[:, 0]
+                if fy:
+                    verts[:, 1] = SZ - verts[:, 1]
+                inside = MplPath(verts).contains_points(xyp)
+                a, b = verts, np.roll(verts, -1, axis=0)  # the edges a -> b
+                ab = b - a
+                u = np.clip(((xyp[:, None] - a) * ab).sum(-1) / (ab * ab).sum(-1), 0, 1)
+                dist = np.linalg.norm(xyp[:, None] - (a + u[..., None] * ab), axis=-1).min(1)
+                (bx0, by0), (bx1, by1) = verts.min(0), verts.max(0)
+                in_box = (xyp[:, 0] >= bx0) & (xyp[:, 0] <= bx1) & (xyp[:, 1] >= by0) & (xyp[:, 1] <= by1)
+                if dist.min() >= 4 and 3 <= inside.sum() <= 9 and (in_box & ~inside).any():
+                    return verts, [i for i, k in zip(ids, inside, strict=True) if k]
+    raise AssertionError("no test polygon fits these points")
+
+
+def test_embedding_lasso_selection_filters_the_grid(curated, tmp_path):
+    url, _, xy, _ = curated
+    shots = Path(os.environ.get("SEGSCOPE_SCREENSHOTS", tmp_path))
+    verts, expected = _lasso_polygon(_px(xy))
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 850})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "#/d/shapes/c/emb")
+        page.wait_for_selector("#scatter circle")
+        # the tool toggle works from the keyboard: arrow keys move between the radio buttons
+        assert page.is_checked("#sel-box")
+        page.focus("#sel-box")
+        page.keyboard.press("ArrowRight")
+        assert page.is_checked("#sel-lasso") and not page.is_checked("#sel-box")
+        # drag the polygon's outline with the mouse, back to where it started
+        box = page.locator("#scatter").bounding_box()
+        assert box is not None and abs(box["width"] - SZ) < 1
+        page.mouse.move(box["x"] + verts[0][0], box["y"] + verts[0][1])
+        page.mouse.down()
+        for a, b in zip(verts, [*verts[1:], verts[0]], strict=True):
+            steps = max(1, int(np.hypot(*(b - a)) // 20))
+            page.mouse.move(box["x"] + b[0], box["y"] + b[1], steps=steps)
+        page.mouse.up()
+        page.wait_for_selector("#selected-count")
+        assert page.inner_text("#selected-count") == f"{len(expected)} selected"
+        assert page.locator("#scatter polygon.lasso").is_visible()
+        assert page.locator("#scatter rect.selbox").is_hidden()
+        highlighted = page.locator("#scatter circle.selected").evaluate_all(
+            "els => els.map(e => e.dataset.id)"
+        )
+        assert sorted(highlighted) == expected
+        page.screenshot(path=str(shots / "embeddings-lasso.png"))
+        # the map's own clear button drops the selection; draw it again
+        page.click("#clear-selection")
+        assert page.locator("#scatter circle.selected").count() == 0
+        page.mouse.move(box["x"] + verts[0][0], box["y"] + verts[0][1])
+        page.mouse.down()
+        for b in [*verts[1:], verts[0]]:
+            page.mouse.move(box["x"] + b[0], box["y"] + b[1], steps=20)
+        page.mouse.up()
+        assert page.inner_text("#selected-count") == f"{len(expected)} selected"
+        # the grid shows exactly the samples inside the polygon, not its bounding box
+        page.click("#show-selection")
+        _grid_shows(page, "#lasso-filter", expected)
+        page.screenshot(path=str(shots / "grid-lasso.png"))
+        # other filters keep the lasso; clearing it gives all samples back
+        page.click("#apply")
+        _grid_shows(page, "#lasso-filter", expected)
+        page.click("#lasso-clear")
+        page.wait_for_function("document.querySelectorAll('#grid .card').length === 12")
+        assert page.locator("#lasso-filter").count() == 0
         browser.close()
     assert not errors, errors

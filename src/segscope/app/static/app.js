@@ -1,6 +1,6 @@
 // segscope app: plain JavaScript, no build step, no external resources.
 // Views (hash routes): #/ datasets, #/d/NAME?filters grid, #/d/NAME/s/ID sample, #/d/NAME/e/KEY evaluation,
-// #/d/NAME/c/KEY curation run (embeddings map with box selection, or label-error ranking).
+// #/d/NAME/c/KEY curation run (embeddings map with box or lasso selection, or label-error ranking).
 "use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -95,12 +95,21 @@ async function viewGrid(name, params) {
   })();
   const valueOpts = info.value_names.map((v) => [v, v]);
   const box = parseBox(params.get("box"));
+  const lasso = box ? null : parseLasso(params.get("lasso"));
+  const clearSelection = () => {
+    const p = new URLSearchParams(params);
+    for (const k of ["box", "lasso", "offset"]) p.delete(k);
+    location.hash = `#/d/${enc(name)}?${p}`;
+  };
   const curations = info.runs.filter((r) => r.type === "curation" && ["embeddings", "label-errors"].includes(r.config.kind));
 
   const side = h("aside", {},
     box ? h("div", { id: "box-filter", class: "box-filter" }, h("b", {}, "Embedding selection"), ` ${box.key} `,
       h("span", { class: "muted" }, `x ${fmt(box.x0)}…${fmt(box.x1)}, y ${fmt(box.y0)}…${fmt(box.y1)} `),
-      h("button", { id: "box-clear", onclick: () => { const p = new URLSearchParams(params); p.delete("box"); p.delete("offset"); location.hash = `#/d/${enc(name)}?${p}`; } }, "clear")) : "",
+      h("button", { id: "box-clear", onclick: clearSelection }, "clear"))
+      : lasso ? h("div", { id: "lasso-filter", class: "box-filter" }, h("b", {}, "Embedding selection"), ` ${lasso.key} `,
+        h("span", { class: "muted" }, `lasso of ${lasso.poly.length} vertices `),
+        h("button", { id: "lasso-clear", onclick: clearSelection }, "clear")) : "",
     h("h3", {}, "Overlay"),
     sel("overlay", [["none", "image only"], ["gt", "ground truth"], ...predRuns.map((r) => [r.key, `prediction: ${r.key}`])], overlay),
     h("h3", {}, "Split"),
@@ -130,12 +139,19 @@ async function viewGrid(name, params) {
   for (const k of ["split", "classes", "tags", "sort", "range"]) if (params.get(k)) q.set(k, params.get(k));
   if (box) { q.append("range", `${box.key}:x:${box.x0}:${box.x1}`); q.append("range", `${box.key}:y:${box.y0}:${box.y1}`); }
   if (params.get("desc") === "1") q.set("desc", "true");
-  if (rMetric && params.get("sort") !== rMetric) q.set("values", rMetric);
+  const extra = [];
+  if (rMetric && params.get("sort") !== rMetric) extra.push(rMetric);
+  if (lasso) {
+    const [x0, x1, y0, y1] = bounds(lasso.poly);
+    q.append("range", `${lasso.key}:x:${x0}:${x1}`); q.append("range", `${lasso.key}:y:${y0}:${y1}`);
+    extra.push(`${lasso.key}:x`, `${lasso.key}:y`);
+  }
+  if (extra.length) q.set("values", extra.join(","));
   const grid = h("div", { id: "grid" });
   const content = h("div", { class: "content" }, h("div", { class: "toolbar" }, h("span", { id: "count" }, "…")), grid);
   main().replaceChildren(h("div", { class: "layout" }, side, content));
 
-  const page = await api(`/api/datasets/${enc(name)}/samples?${q}`);
+  const page = lasso ? await lassoPage(name, q, lasso, offset) : await api(`/api/datasets/${enc(name)}/samples?${q}`);
   const shownValue = params.get("sort") && params.get("sort") !== "id" ? params.get("sort") : rMetric;
   const to = Math.min(offset + page.rows.length, page.total);
   const go = (off) => { const p = new URLSearchParams(params); p.set("offset", off); location.hash = `#/d/${enc(name)}?${p}`; };
@@ -163,6 +179,50 @@ function parseBox(text) {
   return { key: p.slice(0, -4).join(":"), x0, x1, y0, y1 };
 }
 
+// A lasso is a polygon in the map's data coordinates, KEY:x,y;x,y;... The catalog filters by
+// ranges only, so the server narrows the grid to the polygon's bounding box and the browser
+// keeps the rows inside the polygon (the same test the map used) and pages them itself.
+function parseLasso(text) {
+  if (!text) return null;
+  const cut = text.lastIndexOf(":");
+  if (cut < 1) return null;
+  const poly = text.slice(cut + 1).split(";").map((v) => v.split(",").map(Number));
+  if (poly.length < 3 || poly.some((v) => v.length !== 2 || !v.every(Number.isFinite))) return null;
+  return { key: text.slice(0, cut), poly };
+}
+
+function bounds(poly) {
+  const xs = poly.map((v) => v[0]), ys = poly.map((v) => v[1]);
+  return [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+}
+
+// Even-odd ray casting: is (x, y) inside the polygon [[x, y], ...]? Written here: the page loads
+// no external library, and this is a dozen lines.
+function insidePolygon(x, y, poly) {
+  if (typeof x !== "number" || typeof y !== "number") return false;
+  let inside = false;
+  for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
+    const [xi, yi] = poly[i], [xj, yj] = poly[j];
+    if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
+async function lassoPage(name, q, lasso, offset) {
+  const rows = [];
+  for (let off = 0, total = 1; off < total;) {
+    const qq = new URLSearchParams(q);
+    qq.set("offset", off); qq.set("limit", 500);
+    const pg = await api(`/api/datasets/${enc(name)}/samples?${qq}`);
+    rows.push(...pg.rows);
+    total = pg.total; off += pg.rows.length;
+    if (!pg.rows.length) break;
+  }
+  const kx = `${lasso.key}:x`, ky = `${lasso.key}:y`;
+  const inside = rows.filter((r) => insidePolygon(r.values[kx], r.values[ky], lasso.poly));
+  return { rows: inside.slice(offset, offset + PAGE), total: inside.length };
+}
+
 function applyFilters(name) {
   const p = new URLSearchParams();
   const set = (k, v) => { if (v) p.set(k, v); };
@@ -174,8 +234,10 @@ function applyFilters(name) {
   if (m && (lo !== "" || hi !== "")) p.set("range", `${m}:${lo}:${hi}`);
   set("sort", $("#sort").value);
   if ($("#desc").checked) p.set("desc", "1");
-  const box = parseHash().params.get("box");
-  if (box) p.set("box", box);  // the embedding selection stays until cleared
+  for (const k of ["box", "lasso"]) {  // the embedding selection stays until cleared
+    const v = parseHash().params.get(k);
+    if (v) p.set(k, v);
+  }
   location.hash = `#/d/${enc(name)}?${p}`;
 }
 
@@ -389,6 +451,8 @@ async function viewCuration(name, key, params) {
   main().replaceChildren(h("p", { class: "muted" }, `curation run '${key}' (${run.config.kind}): its values are in the grid's sort and range menus`));
 }
 
+let selectMode = "box";  // the embeddings map's selection tool: "box" or "lasso", kept across views
+
 async function viewEmbedding(name, key, params, info) {
   const by = params.get("color") || "split";
   const value = by.startsWith("value:") ? by.slice(6) : "";
@@ -435,20 +499,52 @@ async function viewEmbedding(name, key, params, info) {
   });
   const rect = document.createElementNS(NS, "rect");
   rect.setAttribute("class", "selbox"); rect.setAttribute("visibility", "hidden");
-  svg.append(rect);
+  const lassoShape = document.createElementNS(NS, "polygon");
+  lassoShape.setAttribute("class", "lasso"); lassoShape.setAttribute("visibility", "hidden");
+  svg.append(rect, lassoShape);
 
-  const selInfo = h("div", { id: "selection" }, h("p", { class: "muted" }, "drag a rectangle to select samples; click a point to open it"));
-  let start = null, moved = false;
+  const hint = () => h("p", { class: "muted" }, selectMode === "lasso" ? "drag a loop around samples to select them"
+    : "drag a rectangle to select samples", "; click a point to open it");
+  const selInfo = h("div", { id: "selection" }, hint());
+  const tools = h("div", { class: "seltools", role: "radiogroup", "aria-label": "selection tool" },
+    ...[["box", "box"], ["lasso", "lasso"]].map(([m, label]) => h("label", {},
+      h("input", { type: "radio", name: "seltool", id: `sel-${m}`, value: m, checked: selectMode === m,
+        onchange: () => { selectMode = m; clear(); } }), ` ${label}`)));
+  let start = null, moved = false, path = [];
   const local = (e) => { const r = svg.getBoundingClientRect(); return [(e.clientX - r.left) * (SZ / r.width), (e.clientY - r.top) * (SZ / r.height)]; };
   const drawRect = (a, b) => {
     rect.setAttribute("x", Math.min(a[0], b[0])); rect.setAttribute("y", Math.min(a[1], b[1]));
     rect.setAttribute("width", Math.abs(a[0] - b[0])); rect.setAttribute("height", Math.abs(a[1] - b[1]));
   };
-  svg.addEventListener("mousedown", (e) => { e.preventDefault(); start = local(e); moved = false; });
+  const drawLasso = (pts) => lassoShape.setAttribute("points", pts.map((q) => q.join(",")).join(" "));
+  function clear() {
+    start = null; path = [];
+    rect.setAttribute("visibility", "hidden"); lassoShape.setAttribute("visibility", "hidden");
+    dots.forEach((d) => d.classList.remove("selected"));
+    selInfo.replaceChildren(hint());
+  }
+  const show = (chosen, param) => {
+    dots.forEach((d, i) => d.classList.toggle("selected", chosen.includes(emb.ids[i])));
+    const q = new URLSearchParams(param);
+    selInfo.replaceChildren(h("p", {}, h("b", { id: "selected-count" }, `${chosen.length} selected`), " ",
+      h("a", { id: "show-selection", class: "button primary", href: `#/d/${enc(name)}?${q}` }, "show in grid"), " ",
+      h("button", { id: "clear-selection", onclick: clear }, "clear")),
+      h("div", { class: "muted small" }, chosen.slice(0, 30).join(", "), chosen.length > 30 ? " …" : ""));
+  };
+  svg.addEventListener("mousedown", (e) => { e.preventDefault(); start = local(e); moved = false; path = [start]; });
   svg.addEventListener("mousemove", (e) => {
     if (!start) return;
     const p = local(e);
-    if (Math.abs(p[0] - start[0]) + Math.abs(p[1] - start[1]) > 3) { moved = true; rect.setAttribute("visibility", "visible"); drawRect(start, p); }
+    if (!moved && Math.abs(p[0] - start[0]) + Math.abs(p[1] - start[1]) > 3) {
+      moved = true;
+      (selectMode === "lasso" ? lassoShape : rect).setAttribute("visibility", "visible");
+      (selectMode === "lasso" ? rect : lassoShape).setAttribute("visibility", "hidden");
+    }
+    if (selectMode === "lasso") {
+      const last = path[path.length - 1];
+      if (Math.hypot(p[0] - last[0], p[1] - last[1]) >= 2) path.push(p);
+      if (moved) drawLasso(path);
+    } else if (moved) drawRect(start, p);
   });
   svg.addEventListener("mouseup", (e) => {
     if (!start) return;
@@ -459,16 +555,26 @@ async function viewEmbedding(name, key, params, info) {
       if (id) location.hash = `#/d/${enc(name)}/s/${enc(id)}`;
       return;
     }
+    if (selectMode === "lasso") {
+      path.push(p);
+      // at most ~300 vertices, so the polygon fits in the page address; the map shows and
+      // selects with exactly the polygon kept
+      const step = Math.ceil(path.length / 300);
+      const pts = path.filter((q, k) => k % step === 0 || k === path.length - 1);
+      drawLasso(pts);
+      const poly = pts.map(([px, py]) => [Number(ux(px).toPrecision(8)), Number(uy(py).toPrecision(8))]);
+      if (poly.length < 3) { clear(); return; }
+      const chosen = emb.ids.filter((id, i) => insidePolygon(emb.x[i], emb.y[i], poly));
+      show(chosen, { lasso: `${key}:${poly.map((v) => v.join(",")).join(";")}` });
+      return;
+    }
     // the box in data coordinates: the same numbers the grid's range filter gets
     const x0 = ux(Math.min(a[0], p[0])), x1 = ux(Math.max(a[0], p[0]));
     const y0 = uy(Math.max(a[1], p[1])), y1 = uy(Math.min(a[1], p[1]));
     const chosen = emb.ids.filter((id, i) => emb.x[i] >= x0 && emb.x[i] <= x1 && emb.y[i] >= y0 && emb.y[i] <= y1);
-    dots.forEach((d, i) => d.classList.toggle("selected", chosen.includes(emb.ids[i])));
-    const q = new URLSearchParams({ box: `${key}:${x0}:${x1}:${y0}:${y1}` });
-    selInfo.replaceChildren(h("p", {}, h("b", { id: "selected-count" }, `${chosen.length} selected`), " ",
-      h("a", { id: "show-selection", class: "button primary", href: `#/d/${enc(name)}?${q}` }, "show in grid")),
-      h("div", { class: "muted small" }, chosen.slice(0, 30).join(", "), chosen.length > 30 ? " …" : ""));
+    show(chosen, { box: `${key}:${x0}:${x1}:${y0}:${y1}` });
   });
+  svg.addEventListener("mouseleave", () => { if (start && !moved) start = null; });
 
   const colorOpts = [["split", "split"], ...info.classes.map((c) => [`class:${c.id}`, `class present: ${c.name}`]),
     ...Object.keys(info.tags).map((t) => [`tag:${t}`, `tag: ${t}`]), ...info.value_names.map((v) => [`value:${v}`, `metric: ${v}`])];
@@ -478,7 +584,7 @@ async function viewEmbedding(name, key, params, info) {
     h("select", { id: "color-by", onchange: (e) => { location.hash = `#/d/${enc(name)}/c/${enc(key)}?color=${enc(e.target.value)}`; } },
       ...colorOpts.map(([v, l]) => h("option", { value: v, selected: v === by }, l))),
     h("div", { id: "scatter-legend" }, ...legend.map(([c, l]) => h("div", {}, swatch(c), l))),
-    h("h3", {}, "Selection"), selInfo);
+    h("h3", {}, "Selection"), tools, selInfo);
   main().replaceChildren(h("div", { class: "layout" }, side, h("div", { class: "content" }, h("div", { class: "box scatter-box" }, svg))));
 }
 
