@@ -239,7 +239,9 @@ def test_embedding_lasso_selection_filters_the_grid(curated, tmp_path):
         _grid_shows(page, "#lasso-filter", expected)
         page.screenshot(path=str(shots / "grid-lasso.png"))
         # other filters keep the lasso; clearing it gives all samples back
+        page.evaluate("document.querySelector('#grid').dataset.old = '1'")
         page.click("#apply")
+        page.wait_for_selector("#grid:not([data-old])")  # the grid drawn again
         _grid_shows(page, "#lasso-filter", expected)
         page.click("#lasso-clear")
         page.wait_for_function("document.querySelectorAll('#grid .card').length === 12")

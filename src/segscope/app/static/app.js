@@ -79,7 +79,9 @@ async function viewDatasets() {
 const PAGE = 60;
 
 async function viewGrid(name, params) {
+  const gen = routeGen;
   const info = await datasetInfo(name, true);
+  if (gen !== routeGen) return;  // a newer route started while this one waited
   crumbs([name, `#/d/${enc(name)}`]);
   const predRuns = info.runs.filter((r) => r.type === "prediction");
   const evals = info.runs.filter((r) => r.type === "evaluation");
@@ -152,6 +154,7 @@ async function viewGrid(name, params) {
   main().replaceChildren(h("div", { class: "layout" }, side, content));
 
   const page = lasso ? await lassoPage(name, q, lasso, offset) : await api(`/api/datasets/${enc(name)}/samples?${q}`);
+  if (gen !== routeGen) return;
   const shownValue = params.get("sort") && params.get("sort") !== "id" ? params.get("sort") : rMetric;
   const to = Math.min(offset + page.rows.length, page.total);
   const go = (off) => { const p = new URLSearchParams(params); p.set("offset", off); location.hash = `#/d/${enc(name)}?${p}`; };
@@ -607,7 +610,10 @@ async function viewLabelErrors(name, key, info) {
 }
 
 // ---------------------------------------------------------------- router
+let routeGen = 0;  // counts routes, so a slow view does not draw over a newer one
+
 async function route() {
+  routeGen += 1;
   status("");
   const { parts, params } = parseHash();
   try {
