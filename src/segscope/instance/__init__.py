@@ -16,15 +16,25 @@ from segscope.instance.targets import (
     fg_boundary_target,
     target_dataset,
 )
+from segscope.instance.tuning import (
+    DEFAULT_POSTPROCESS_GRID,
+    GridSearchResult,
+    grid_search,
+    tune_postprocess,
+)
 
 __all__ = [
     "BOUNDARY_CLASS",
+    "DEFAULT_POSTPROCESS_GRID",
+    "GridSearchResult",
     "PIPELINE_MODES",
     "SemanticInstancePredictor",
     "TARGETS",
     "fg_boundary_class_map",
     "fg_boundary_target",
+    "grid_search",
     "load_predictor",
     "probs_to_instances",
     "target_dataset",
+    "tune_postprocess",
 ]
