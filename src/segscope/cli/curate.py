@@ -289,16 +289,29 @@ def label_errors(
 def select_cmd(
     pool: Path = typer.Argument(..., help="Dataset folder of the unlabelled pool (images/)."),
     pred: Path | None = typer.Option(None, "--pred", help="Prediction folder with probs/ of the pool."),
+    model: Path | None = typer.Option(
+        None, "--model", help="Run dir, checkpoint or .onnx: predict the pool now (instead of --pred)."
+    ),
     strategy: str = typer.Option(
-        "entropy-diversity", "--strategy", "-s", help="See `segscope curate strategies`."
+        "entropy-diversity", "--strategy", "-s", help="See `segscope curate strategies` (+ reads as -)."
     ),
     budget: int = typer.Option(..., "--budget", "-n", help="Images to pick."),
     out: Path = typer.Option(
         ..., "--out", "-o", help="Folder for the batch (images, masks, annotations.json)."
     ),
     embeddings: Path | None = typer.Option(
-        None, "--embeddings", help="Embeddings .npz (diversity strategies)."
+        None,
+        "--embeddings",
+        help="Embeddings .npz (diversity strategies); with --model, default: the model's encoder.",
     ),
+    backend: str | None = typer.Option(None, "--backend", help="--model: torch or onnx (default: by file)."),
+    tile: int | None = typer.Option(
+        None, "--tile", help="--model: sliding-window tile size (default: whole image)."
+    ),
+    overlap: int = typer.Option(64, "--overlap", help="--model: tile overlap in pixels."),
+    batch_size: int = typer.Option(4, "--batch-size", help="--model: tiles per forward pass."),
+    tta: bool = typer.Option(False, "--tta", help="--model: average with flipped inputs."),
+    threads: int | None = typer.Option(None, "--threads", help="--model: CPU threads."),
     reduce: str = typer.Option("topk", "--reduce", help="Per-image roll-up: mean or topk."),
     top_k: float = typer.Option(0.1, "--top-k", help="Share of most uncertain pixels for --reduce topk."),
     labelled: Path | None = typer.Option(
@@ -312,28 +325,46 @@ def select_cmd(
 ) -> None:
     """Pick the next images to annotate and export them with predicted masks as pre-annotations.
 
-    Example: segscope select data/pool --pred runs/pool-pred --embeddings emb.npz --strategy entropy-diversity --budget 20 --out batch1
+    Example: segscope select data/pool --model runs/unet --strategy entropy+diversity --budget 20 --out batch1
+    From saved predictions: segscope select data/pool --pred runs/pool-pred --embeddings emb.npz --budget 20 --out batch1
+
+    With --model the pool is predicted here (tiled with --tile), and diversity strategies embed
+    it with the model's encoder (the descriptor for an .onnx file) unless --embeddings is given.
     """
     from rich.console import Console
 
     from segscope.core.probs import probs_to_mask
-    from segscope.curation import STRATEGIES, acquisition_score, export_batch, select
+    from segscope.curation import acquisition_score, export_batch, select
+    from segscope.curation.pool import canonical_strategy, select_with_model, strategy_measure
     from segscope.curation.store import Embeddings
     from segscope.errors import ParameterError
     from segscope.formats import load_dataset
 
-    STRATEGIES.get(strategy)
+    strategy = canonical_strategy(strategy)
+    if pred is not None and model is not None:
+        raise ParameterError(
+            "give exactly one of --pred (a prediction folder) or --model (a model), not both"
+        )
     ds = load_dataset(pool)
     done = set(labelled.read_text().split()) if labelled else set()
+    if model is not None:
+        emb_rows = None if embeddings is None else Embeddings.load(embeddings).aligned(ds.ids)
+        sel, info = select_with_model(
+            ds, model, budget=budget, out=out, strategy=strategy, labelled=sorted(done), embeddings=emb_rows,
+            backend=backend, reduce=reduce, top_k=top_k, tile=tile, overlap=overlap, batch_size=batch_size,
+            tta=tta, threads=threads, seed=seed, overwrite=overwrite,
+        )  # fmt: skip
+        Console().print(
+            f"selected {len(sel.ids)} of {len(ds.ids) - len(done & set(ds.ids))} ({sel.strategy}, predicted "
+            f"by {model}, embedding: {sel.params.get('embedding', 'none')}); exported images, pre-annotation "
+            f"masks and {info['annotations']} COCO annotations -> {out}"
+        )
+        Console().print(", ".join(sel.ids), highlight=False)
+        _store(sel, catalog, key, workspace, root=out)
+        return
     ids = [i for i in ds.ids if i not in done]
     preds = load_dataset(pred) if pred else None
-    measure = (
-        "margin"
-        if strategy.startswith("margin")
-        else "least-confidence"
-        if strategy == "least-confidence"
-        else "entropy"
-    )
+    measure = strategy_measure(strategy)
     scores = None
     if preds is not None:
         scores = {
@@ -344,7 +375,8 @@ def select_cmd(
         ids = [i for i in ids if i in scores]
     elif strategy not in ("random", "diversity"):
         raise ParameterError(
-            f"strategy '{strategy}' needs --pred (a prediction folder with probs/ of the pool)"
+            f"strategy '{strategy}' needs --pred (a prediction folder with probs/ of the pool) or "
+            "--model (a run dir, checkpoint or .onnx); give exactly one"
         )
     emb = None
     if embeddings is not None:
