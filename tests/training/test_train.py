@@ -106,3 +106,13 @@ def test_losses_ignore_index_and_weights():
         make_loss("ce", num_classes=3, class_weights=[1, 2])
     with pytest.raises(ParameterError, match=r"unknown loss 'dise' \(did you mean 'dice'\?\)"):
         make_loss("dise", num_classes=3)
+
+
+def test_bad_accelerator_and_devices_are_one_line_errors(tmp_path, disk_data):
+    with pytest.raises(ParameterError, match="unknown accelerator 'tpu'"):
+        train(disk_data, tmp_path / "a", epochs=1, accelerator="tpu", **FAST)
+    with pytest.raises(ParameterError, match="devices 0 must be >= 1"):
+        train(disk_data, tmp_path / "b", epochs=1, devices=0, **FAST)
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError, match="sees no CUDA GPU"):
+            train(disk_data, tmp_path / "c", epochs=1, accelerator="gpu", **FAST)

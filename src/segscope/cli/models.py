@@ -113,6 +113,15 @@ def register(app: typer.Typer) -> None:
             int | None, typer.Option(help="Early stopping after N epochs without progress.")
         ] = None,
         workers: int = 0,
+        accelerator: Annotated[
+            str, typer.Option(help="auto (a GPU when there is one), gpu or cpu.")
+        ] = "auto",
+        devices: Annotated[
+            int | None,
+            typer.Option(
+                help="GPUs (or CPU processes) to train on; more than one uses DDP. Default: all GPUs, or 1."
+            ),
+        ] = None,
         resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoints/last.ckpt.")] = False,
         tracking_uri: Annotated[
             str | None, typer.Option(help="MLflow store (default OUT/../mlruns).")
@@ -157,6 +166,8 @@ def register(app: typer.Typer) -> None:
             seed=seed,
             patience=patience,
             num_workers=workers,
+            accelerator=accelerator,
+            devices=devices,
             tracking_uri=tracking_uri,
             mlflow=not no_mlflow,
         )

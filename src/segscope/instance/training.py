@@ -200,13 +200,22 @@ class InstanceTask(SegmentationTask):
         from segscope.metrics.instance import coco_evaluate
 
         categories = list(range(1, int(self.hparams.model_config["num_classes"])))
+        if self.trainer.world_size > 1:
+            # COCO AP of the whole validation set: every process gets every process's images.
+            import torch.distributed as dist
+
+            parts: list[Any] = [None] * self.trainer.world_size
+            dist.all_gather_object(parts, (list(self._gt.values()), list(self._dt.values())))
+            gts = [g for part in parts for g in part[0]]
+            dts = [d for part in parts for d in part[1]]
+            self._gt, self._dt = dict(enumerate(gts)), dict(enumerate(dts))
         if any(len(g) for g in self._gt.values()):
             coco = coco_evaluate(self._gt, self._dt, categories=categories)
             ap, ap50 = max(coco["AP"], 0.0), max(coco["AP50"], 0.0)
         else:
             ap = ap50 = 0.0
-        self.log("val_ap", ap, prog_bar=True, sync_dist=True)
-        self.log("val_ap50", ap50, sync_dist=True)
+        self.log("val_ap", ap, prog_bar=True)
+        self.log("val_ap50", ap50)
 
 
 class InstanceDataModule(SegmentationDataModule):

@@ -127,10 +127,18 @@ class SegmentationDataModule(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
+        sampler = None
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # Each validation sample to exactly one process (Lightning's default sampler pads
+            # by repeating samples, which would count them twice in the metrics).
+            from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+            sampler = UnrepeatedDistributedSampler(self.val_set, shuffle=False)
         return torch.utils.data.DataLoader(
             self.val_set,
             batch_size=self.batch_size,
             shuffle=False,
+            sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=self._collate,
             persistent_workers=self.num_workers > 0,

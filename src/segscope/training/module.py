@@ -58,7 +58,9 @@ class SegmentationTask(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         loss = self.loss_fn(self.net(x), y)
-        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x))
+        self.log(
+            "train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x), sync_dist=True
+        )
         return loss
 
     def on_validation_epoch_start(self) -> None:
@@ -67,15 +69,22 @@ class SegmentationTask(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         logits = self.net(x)
-        self.log("val_loss", self.loss_fn(logits, y), on_epoch=True, prog_bar=False, batch_size=len(x))
+        self.log("val_loss", self.loss_fn(logits, y), on_epoch=True, batch_size=len(x), sync_dist=True)
         pred = logits.argmax(1).cpu().numpy().astype(np.int64)
         self.confusion.update(y.cpu().numpy(), pred)
 
     def on_validation_epoch_end(self) -> None:
+        if self.trainer.world_size > 1:
+            # Sum the counts of every process: the exact mIoU of the whole validation set, not
+            # a mean of per-process mIoUs (the val sampler gives each sample to one process).
+            counts = self.all_gather(torch.from_numpy(self.confusion.matrix)).reshape(
+                -1, *self.confusion.matrix.shape
+            )
+            self.confusion.matrix = counts.sum(0).cpu().numpy()
         scores = self.confusion.compute()
         miou = float(scores["mean_iou"]) if np.isfinite(scores["mean_iou"]) else 0.0
-        self.log("val_miou", miou, prog_bar=True, sync_dist=True)
-        self.log("val_pixel_accuracy", float(scores["pixel_accuracy"]), sync_dist=True)
+        self.log("val_miou", miou, prog_bar=True)
+        self.log("val_pixel_accuracy", float(scores["pixel_accuracy"]))
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams

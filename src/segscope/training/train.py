@@ -60,6 +60,9 @@ class TrainConfig:
     std: list[float] | None = None
     per_image: str | None = None
     accelerator: str = "auto"
+    #: Devices (GPUs, or CPU processes); more than one trains with Lightning's DDP. ``None``:
+    #: every visible GPU, or one CPU process.
+    devices: int | None = None
     mlflow: bool = True
     tracking_uri: str | None = None
     experiment: str = "segscope"
@@ -231,6 +234,8 @@ def train(
         if not hasattr(cfg, key):
             raise ParameterError(f"unknown training option '{key}'; valid: {', '.join(asdict(cfg))}")
         setattr(cfg, key, value)
+    if cfg.devices is not None and cfg.devices < 1:
+        raise ParameterError(f"devices {cfg.devices} must be >= 1 (GPUs, or CPU processes)")
     run_dir = Path(out)
     ckpt_dir = run_dir / "checkpoints"
     last = ckpt_dir / "last.ckpt"
@@ -316,10 +321,16 @@ def train(
             tags={"resumed_from": prev} if prev else None,
             artifact_location=artifacts,
         )
-        run_id = logger.run_id
-        write_text(run_id_file, run_id + "\n")
+        run_id = logger.run_id  # None in the other processes of a multi-device run
+        if run_id:
+            write_text(run_id_file, run_id + "\n")
 
+    if cfg.accelerator not in ("auto", "gpu", "cuda", "cpu"):
+        raise ParameterError(f"unknown accelerator '{cfg.accelerator}'; use auto, gpu or cpu")
+    if cfg.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ParameterError("--accelerator gpu but torch sees no CUDA GPU; use --accelerator cpu (or auto)")
     use_gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
+    devices = cfg.devices or (torch.cuda.device_count() if use_gpu else 1)
     best_cb = ModelCheckpoint(
         dirpath=ckpt_dir,
         filename="best",
@@ -339,8 +350,8 @@ def train(
     trainer = L.Trainer(
         max_epochs=cfg.epochs,
         accelerator="gpu" if use_gpu else "cpu",
-        devices="auto",
-        strategy="ddp" if use_gpu and torch.cuda.device_count() > 1 else "auto",
+        devices=devices,
+        strategy="ddp" if devices > 1 else "auto",
         precision="16-mixed" if use_gpu else "32-true",
         deterministic="warn",
         logger=logger,
