@@ -130,8 +130,9 @@ class _Shape:
         return out
 
 
-def _random_shape(rng: np.random.Generator, size: int) -> _Shape:
-    label = int(rng.integers(1, 4))
+def _random_shape(rng: np.random.Generator, size: int, class_probs: np.ndarray | None = None) -> _Shape:
+    # The uniform default keeps the original random stream, so existing seeds give the same data.
+    label = int(rng.integers(1, 4)) if class_probs is None else int(rng.choice(3, p=class_probs)) + 1
     r = float(rng.uniform(0.06, 0.17)) * size
     angle = float(rng.uniform(0, math.pi))
     cy, cx = rng.uniform(0, size, 2)
@@ -237,14 +238,14 @@ class _Layout:
         return moved, mask
 
 
-def _layout(rng: np.random.Generator, size: int) -> _Layout:
+def _layout(rng: np.random.Generator, size: int, class_probs: np.ndarray | None = None) -> _Layout:
     """Place 2-8 objects: free, overlapping an earlier one, touching one, or on the border."""
     layout = _Layout(size)
     target = int(rng.integers(2, MAX_OBJECTS + 1))
     tries = 0
     while len(layout.shapes) < target and (tries < 80 or len(layout.shapes) < 2) and tries < 2000:
         tries += 1
-        shape = _random_shape(rng, size)
+        shape = _random_shape(rng, size, class_probs)
         if layout.shapes:
             mode = str(rng.choice(_MODES, p=_MODE_P))
         else:
@@ -334,6 +335,18 @@ def _to_dtype(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return image.astype(np.float32)
 
 
+def _check_class_probs(class_probs: Sequence[float] | None) -> np.ndarray | None:
+    if class_probs is None:
+        return None
+    p = np.asarray(class_probs, dtype=np.float64)
+    if p.shape != (3,) or not np.all(np.isfinite(p)) or (p < 0).any() or p.sum() <= 0:
+        raise ParameterError(
+            f"class_probs={list(class_probs)} must be 3 non-negative weights (ellipse, rectangle, triangle), "
+            "e.g. (0.6, 0.35, 0.05)"
+        )
+    return p / p.sum()
+
+
 def _check_options(size: int, channels: int, dtype: Any) -> np.dtype:
     if int(size) != size or size < MIN_SIZE:
         raise ParameterError(f"size={size} is too small for 2-8 objects; use size >= {MIN_SIZE}")
@@ -357,6 +370,7 @@ def generate_sample(
     size: int = 256,
     channels: int = 3,
     dtype: str | np.dtype | type | None = None,
+    class_probs: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Draw one synthetic image with 2-8 ellipses, rectangles and triangles.
 
@@ -376,6 +390,10 @@ def generate_sample(
     dtype : {None, 'uint8', 'uint16', 'float32'}
         Pixel type: 0..255, 0..65535 or 0..1. ``None``: uint8 for 1 or 3 channels, else
         float32.
+    class_probs : (3,) sequence of float, optional
+        Relative frequency of ellipses, rectangles and triangles among the drawn objects
+        (normalised to sum 1), for long-tailed class distributions such as
+        ``(0.6, 0.35, 0.05)``. ``None``: uniform, and the same samples as before this option.
 
     Returns
     -------
@@ -391,7 +409,7 @@ def generate_sample(
     Raises
     ------
     ParameterError
-        If ``size``, ``channels`` or ``dtype`` is out of range.
+        If ``size``, ``channels``, ``dtype`` or ``class_probs`` is out of range.
 
     Examples
     --------
@@ -402,9 +420,10 @@ def generate_sample(
     True
     """
     out_dtype = _check_options(size, channels, dtype)
+    probs = _check_class_probs(class_probs)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     # The layout is drawn first, so masks do not depend on channels or dtype.
-    layout = _layout(rng, size)
+    layout = _layout(rng, size, probs)
 
     present = np.unique(layout.occ)
     present = present[present > 0]
@@ -486,6 +505,7 @@ def make_shapes_arrays(
     seed: int = 0,
     channels: int = 3,
     dtype: str | np.dtype | type | None = None,
+    class_probs: Sequence[float] | None = None,
 ) -> ShapesArrays:
     """The shapes dataset as arrays in memory, sample for sample what :func:`make_shapes` writes.
 
@@ -493,7 +513,7 @@ def make_shapes_arrays(
     ----------
     n : int
         Number of samples.
-    size, channels, dtype
+    size, channels, dtype, class_probs
         As in :func:`generate_sample`.
     seed : int
         Seed of the whole set; sample ``i`` is the same for any ``n > i``.
@@ -512,8 +532,10 @@ def make_shapes_arrays(
     """
     _check_count(n, seed)
     _check_options(size, channels, dtype)
+    _check_class_probs(class_probs)
     samples = [
-        generate_sample(rng, size=size, channels=channels, dtype=dtype) for rng in _sample_rngs(n, seed)
+        generate_sample(rng, size=size, channels=channels, dtype=dtype, class_probs=class_probs)
+        for rng in _sample_rngs(n, seed)
     ]
     return ShapesArrays(
         ids=shape_ids(n),
