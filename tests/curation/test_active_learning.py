@@ -12,6 +12,7 @@ from segscope.curation.active_learning import (
     STRATEGIES,
     Selection,
     acquisition_score,
+    balanced_class_weights,
     export_batch,
     k_center_greedy,
     select,
@@ -112,3 +113,42 @@ def test_errors():
         acquisition_score(np.full((2, 2, 2), 0.5, np.float32), reduce="max")
     with pytest.raises(DataError, match="no image or predicted mask"):
         export_batch(["x"], images={}, masks={}, class_map=ClassMap.default(2), out="unused")
+
+
+def test_balanced_class_weights_match_sklearn_and_cover_absent_classes():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    rng = np.random.default_rng(3)
+    masks = rng.choice(3, size=(4, 9, 9), p=[0.7, 0.2, 0.1])
+    masks[0, 0, :3] = 255  # ignored pixels do not count
+    y = masks[masks != 255]
+    expected = compute_class_weight("balanced", classes=np.arange(3), y=y)
+    np.testing.assert_allclose(balanced_class_weights(masks, 3), expected, rtol=1e-12)
+    # a class absent from the labels weighs as if seen once: the largest weight
+    w = balanced_class_weights([np.zeros((2, 5), np.int64)], 2)
+    np.testing.assert_allclose(w, [10 / (2 * 10), 10 / (2 * 1)])
+    with pytest.raises(DataError, match="outside 0..1"):
+        balanced_class_weights(masks, 2)
+
+
+def test_class_weighted_roll_up_prefers_the_uncertain_rare_class():
+    # Two images with the same entropy map: uncertain pixels on background (class 0) in
+    # one, on the rare class 1 in the other. Unweighted they tie; balanced weights split them.
+    def image(cls: int) -> np.ndarray:
+        p = np.zeros((10, 10, 2), np.float32)
+        p[..., 0] = 1.0
+        p[:2, :] = [0.4, 0.6] if cls == 1 else [0.6, 0.4]
+        return p
+
+    bg, rare = image(0), image(1)
+    assert acquisition_score(bg, reduce="topk", top_k=0.2) == pytest.approx(
+        acquisition_score(rare, reduce="topk", top_k=0.2)
+    )
+    w = np.array([0.5, 5.0])
+    s_bg = acquisition_score(bg, reduce="topk", top_k=0.2, class_weights=w)
+    s_rare = acquisition_score(rare, reduce="topk", top_k=0.2, class_weights=w)
+    h = uncertainty_map(bg)[0, 0]
+    assert s_bg == pytest.approx(h * (0.6 * 0.5 + 0.4 * 5.0), rel=1e-5)
+    assert s_rare == pytest.approx(h * (0.4 * 0.5 + 0.6 * 5.0), rel=1e-5) and s_rare > s_bg
+    with pytest.raises(ParameterError, match="one finite weight >= 0 per class"):
+        acquisition_score(bg, class_weights=[1.0, 2.0, 3.0])

@@ -39,6 +39,7 @@ __all__ = [
     "STRATEGIES",
     "uncertainty_map",
     "acquisition_score",
+    "balanced_class_weights",
     "k_center_greedy",
     "select",
     "Selection",
@@ -66,8 +67,47 @@ def uncertainty_map(probs: np.ndarray, *, measure: str = "entropy") -> np.ndarra
     return np.asarray(MEASURES.get(measure)(validate_probs(probs)), dtype=np.float32)
 
 
+def balanced_class_weights(
+    masks: np.ndarray | Sequence[np.ndarray], num_classes: int, *, ignore_index: int = 255
+) -> np.ndarray:
+    """``(C,) float64`` class weights ``n / (C * count_c)`` from labelled masks ("balanced").
+
+    The formula of scikit-learn's ``compute_class_weight("balanced")``, which refuses
+    classes absent from the labels; here an absent class gets the weight of a class seen
+    once, so an image likely to hold it scores highest. Written with ``np.bincount``.
+
+    Parameters
+    ----------
+    masks : (N, H, W) ndarray or sequence of (H, W) ndarrays
+        Class ids of the labelled images; ``ignore_index`` pixels are skipped.
+    num_classes : int
+    ignore_index : int
+
+    Examples
+    --------
+    >>> balanced_class_weights(np.array([[0, 0, 0, 1]]), 3).round(3).tolist()
+    [0.444, 1.333, 1.333]
+    """
+    if num_classes < 1:
+        raise ParameterError(f"num_classes={num_classes} must be >= 1")
+    flat = np.concatenate([np.asarray(m).ravel() for m in masks]) if len(masks) else np.zeros(0, np.int64)
+    flat = flat[flat != ignore_index].astype(np.int64)
+    if flat.size and (flat.min() < 0 or flat.max() >= num_classes):
+        raise DataError(
+            f"masks hold class ids {int(flat.min())}..{int(flat.max())} outside 0..{num_classes - 1}; "
+            "pass the right num_classes or ignore_index"
+        )
+    counts = np.maximum(np.bincount(flat, minlength=num_classes), 1).astype(np.float64)
+    return max(flat.size, 1) / (num_classes * counts)
+
+
 def acquisition_score(
-    probs: np.ndarray, *, measure: str = "entropy", reduce: str = "mean", top_k: float = 0.1
+    probs: np.ndarray,
+    *,
+    measure: str = "entropy",
+    reduce: str = "mean",
+    top_k: float = 0.1,
+    class_weights: Sequence[float] | np.ndarray | None = None,
 ) -> float:
     """One image's acquisition score: its pixel uncertainty rolled up by ``reduce``.
 
@@ -80,6 +120,11 @@ def acquisition_score(
         a small uncertain object is not drowned by a large easy background).
     top_k : float
         Share of pixels for ``reduce="topk"``, in (0, 1].
+    class_weights : (C,) sequence of float, optional
+        Class-balanced roll-up: each pixel's uncertainty is multiplied by the expected
+        weight of its class, ``sum_c p_c * w_c``, before the roll-up, so uncertain pixels
+        of classes rare in the labelled set (:func:`balanced_class_weights`) count more
+        than uncertain background.
 
     Examples
     --------
@@ -87,7 +132,16 @@ def acquisition_score(
     >>> round(acquisition_score(p), 4), acquisition_score(p, reduce="topk", top_k=0.05)
     (0.05, 1.0)
     """
-    u = uncertainty_map(probs, measure=measure).ravel()
+    u = uncertainty_map(probs, measure=measure)
+    if class_weights is not None:
+        w = np.asarray(class_weights, dtype=np.float32)
+        if w.shape != (probs.shape[-1],) or not np.all(np.isfinite(w)) or (w < 0).any():
+            raise ParameterError(
+                f"class_weights has shape {w.shape} for {probs.shape[-1]} classes; give one finite weight >= 0 "
+                "per class (balanced_class_weights)"
+            )
+        u = u * (np.asarray(probs, dtype=np.float32) @ w)
+    u = u.ravel()
     if reduce == "mean":
         return float(u.mean())
     if reduce != "topk":
