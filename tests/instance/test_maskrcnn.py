@@ -148,3 +148,27 @@ def test_tiny_maskrcnn_trains_and_round_trips_through_coco(tmp_path):
     assert len(coco["annotations"]) == n
     with pytest.raises(ParameterError, match="drop --task semantic"):
         load_predictor(tmp_path / "run", task="semantic")
+
+
+def test_fpn_channels_narrows_the_fpn_and_the_heads_that_read_it():
+    from segscope.instance.maskrcnn import build_maskrcnn, maskrcnn_config
+
+    with pytest.raises(ParameterError, match="fpn_channels is an option of maskrcnn_resnet18_fpn"):
+        maskrcnn_config("maskrcnn_resnet50_fpn", num_classes=2, fpn_channels=128)
+    with pytest.raises(ParameterError, match="fpn_channels=4 must be >= 8"):
+        maskrcnn_config("maskrcnn_resnet18_fpn", num_classes=2, fpn_channels=4)
+    config = maskrcnn_config("maskrcnn_resnet18_fpn", num_classes=2, fpn_channels=64, **TINY)
+    net = build_maskrcnn(config).eval()
+    assert net.backbone.out_channels == 64
+    assert [b[0].in_channels for b in net.backbone.fpn.inner_blocks] == [64, 128, 256, 512]
+    assert {b[0].out_channels for b in net.backbone.fpn.layer_blocks} == {64}
+    assert net.rpn.head.conv[0][0].in_channels == 64
+    assert net.roi_heads.box_head.fc6.in_features == 64 * 7 * 7
+    assert net.roi_heads.mask_head[0][0].in_channels == 64
+    default = build_maskrcnn(maskrcnn_config("maskrcnn_resnet18_fpn", num_classes=2, **TINY))
+    assert default.backbone.out_channels == 256
+    n_params = sum(p.numel() for p in net.parameters())
+    assert n_params < sum(p.numel() for p in default.parameters())
+    with torch.inference_mode():
+        out = net([torch.rand(3, 64, 64)])[0]
+    assert set(out) == {"boxes", "labels", "scores", "masks"}

@@ -61,7 +61,9 @@ def maskrcnn_config(arch: str, *, num_classes: int, in_channels: int = 3, **kwar
 
     ``num_classes`` counts the background (class 0), as torchvision does. ``kwargs``:
     torchvision MaskRCNN options (``min_size``, ``max_size``, ``box_detections_per_img`` ...)
-    and ``anchor_sizes`` (five ints, one per FPN level; resnet18 default 16..256).
+    and ``anchor_sizes`` (five ints, one per FPN level; resnet18 default 16..256);
+    for ``maskrcnn_resnet18_fpn`` also ``fpn_channels`` (width of the FPN and of the heads
+    that read it; default 256; 128 took a 4 x 256² CPU training step from 7.5 s to 4.5 s).
 
     Examples
     --------
@@ -82,11 +84,20 @@ def maskrcnn_config(arch: str, *, num_classes: int, in_channels: int = 3, **kwar
         )
     if num_classes < 2:
         raise ParameterError(f"num_classes={num_classes} must count the background and >= 1 object class")
-    bad = sorted(set(kwargs) - _TV_OPTIONS - {"anchor_sizes", "trainable_layers"})
+    bad = sorted(set(kwargs) - _TV_OPTIONS - {"anchor_sizes", "trainable_layers", "fpn_channels"})
     if bad:
         raise ParameterError(
-            f"unknown Mask R-CNN option(s) {bad}; valid: {', '.join(sorted(_TV_OPTIONS | {'anchor_sizes'}))}"
+            f"unknown Mask R-CNN option(s) {bad}; valid: "
+            f"{', '.join(sorted(_TV_OPTIONS | {'anchor_sizes', 'fpn_channels'}))}"
         )
+    if "fpn_channels" in kwargs:
+        if spec.name != "maskrcnn_resnet18_fpn":
+            raise ParameterError(
+                f"fpn_channels is an option of maskrcnn_resnet18_fpn, not of '{spec.name}' "
+                "(whose pretrained weights fix 256 channels); drop it"
+            )
+        if int(kwargs["fpn_channels"]) < 8:
+            raise ParameterError(f"fpn_channels={kwargs['fpn_channels']} must be >= 8 (default 256)")
     return {
         "arch": spec.name,
         "library": "torchvision",
@@ -149,6 +160,7 @@ def build_maskrcnn(
     kw = dict(config.get("kwargs", {}))
     anchors = kw.pop("anchor_sizes", None)
     trainable = kw.pop("trainable_layers", None)
+    fpn_channels = int(kw.pop("fpn_channels", 256))
     tv_kw = {k: v for k, v in kw.items() if k in _TV_OPTIONS}
     tv_kw.update(image_mean=list(image_mean), image_std=list(image_std))
     if anchors is not None or arch == "maskrcnn_resnet18_fpn":
@@ -180,7 +192,9 @@ def build_maskrcnn(
                 norm_layer=nn.BatchNorm2d if choice == "none" else _frozen_bn(),
                 trainable_layers=5 if choice == "none" else (3 if trainable is None else int(trainable)),
             )
-            net = mask_rcnn.MaskRCNN(backbone, **{**_light_heads(num_classes), **tv_kw})
+            if fpn_channels != 256:
+                _narrow_fpn(backbone, fpn_channels)
+            net = mask_rcnn.MaskRCNN(backbone, **{**_light_heads(num_classes, fpn_channels), **tv_kw})
         else:
             fn = getattr(mask_rcnn, arch)
             enum = (
@@ -206,16 +220,30 @@ def build_maskrcnn(
     return net
 
 
-def _light_heads(num_classes: int) -> dict[str, Any]:
+def _narrow_fpn(backbone: Any, channels: int) -> None:
+    """Give ``resnet_fpn_backbone``'s FPN ``channels`` outputs instead of its fixed 256.
+
+    torchvision builds the FPN with 256 channels and no option; its 3x3 convolutions at stride
+    4 (and the RPN conv that reads them) dominate a CPU training step, so the CPU model may
+    replace it with torchvision's own ``FeaturePyramidNetwork`` of the same inputs.
+    """
+    from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
+
+    in_channels = [int(block[0].in_channels) for block in backbone.fpn.inner_blocks]
+    backbone.fpn = FeaturePyramidNetwork(in_channels, channels, extra_blocks=LastLevelMaxPool())
+    backbone.out_channels = channels
+
+
+def _light_heads(num_classes: int, channels: int = 256) -> dict[str, Any]:
     """Smaller heads and fewer proposals for the CPU model (torchvision's defaults spend ~90% of
     the CPU time in the 12544 -> 1024 box head run on 2000 proposals per image)."""
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 
     return {
-        "box_head": TwoMLPHead(256 * 7 * 7, 256),
+        "box_head": TwoMLPHead(channels * 7 * 7, 256),
         "box_predictor": FastRCNNPredictor(256, num_classes),
-        "mask_head": MaskRCNNHeads(256, [128, 128], 1),
+        "mask_head": MaskRCNNHeads(channels, [128, 128], 1),
         "mask_predictor": MaskRCNNPredictor(128, 128, num_classes),
         "num_classes": None,
         "rpn_pre_nms_top_n_train": 1000,
