@@ -140,7 +140,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="folder for the training runs (must be new)")
     ap.add_argument("--val-count", type=int, default=9, help="validation images drawn from the first 45")
     ap.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation draw")
-    ap.add_argument("--epochs", type=int, default=10, help="U-Net epochs")
+    ap.add_argument("--epochs", type=int, default=30, help="U-Net epochs")
     ap.add_argument("--repeat", type=int, default=2, help="random crops of each image per U-Net epoch")
     ap.add_argument("--crop", type=int, default=192, help="U-Net training crop size")
     ap.add_argument("--batch-size", type=int, default=8, help="U-Net batch size")
