@@ -14,6 +14,7 @@ torch threads by load (--threads), flip TTA at test time.
 
 Full run:    .venv/bin/python benchmarks/isbi.py --out /tmp/isbi_run
 Short trial: .venv/bin/python benchmarks/isbi.py --epochs 2 --out /tmp/isbi_trial
+Error analysis of a run: .venv/bin/python benchmarks/isbi.py --analyse /tmp/isbi_run/checkpoints/best.ckpt
 Data: ../shared/data/isbi2012_membrane relative to the repo, or --data PATH.
 """
 
@@ -68,10 +69,61 @@ def _threads(value: str) -> int:
     return cores if os.getloadavg()[0] < cores - 0.5 else 1
 
 
+def analyse(checkpoint: Path, data: Path) -> None:
+    """Where a trained model's errors are: train/val/test pixel error, a membrane threshold chosen
+    on the validation slices, and how many wrong pixels sit on ground-truth membrane edges."""
+    import numpy as np
+    from scipy import ndimage as ndi
+
+    from segscope.formats import load_dataset
+    from segscope.inference import Predictor
+
+    ds = load_dataset(data)
+    predictor = Predictor.load(checkpoint)
+    membrane = 0  # class 0 of the ISBI masks (stored value 0)
+    probs, masks = {}, {}
+    for sample in sorted(ds, key=lambda s: int(s.id)):
+        probs[int(sample.id)] = predictor.predict_probs(sample.image, tta=True)[..., membrane]
+        masks[int(sample.id)] = sample.mask == membrane
+
+    def error(ids: range, threshold: float = 0.5) -> float:
+        return float(np.mean([(probs[i] >= threshold) != masks[i] for i in ids]))
+
+    train, val, test = range(0, 22), range(22, 25), range(25, 30)
+    thresholds = np.round(np.arange(0.2, 0.81, 0.01), 2)
+    best = float(thresholds[int(np.argmin([error(val, t) for t in thresholds]))])
+    on_edge = near_edge = wrong = edge_pixels = 0
+    for i in test:
+        gt = masks[i]
+        wrong_map = (probs[i] >= 0.5) != gt
+        edge = (gt ^ ndi.binary_erosion(gt)) | (~gt ^ ndi.binary_erosion(~gt))
+        near = ndi.distance_transform_edt(~edge) <= 1
+        wrong += int(wrong_map.sum())
+        on_edge += int((wrong_map & edge).sum())
+        near_edge += int((wrong_map & near).sum())
+        edge_pixels += int(edge.sum())
+    n = sum(masks[i].size for i in test)
+    print(f"| pixel error, train slices 0-21 | {error(train):.4f} |")
+    print(f"| pixel error, validation slices 22-24 | {error(val):.4f} |")
+    print(f"| pixel error, test slices 25-29 | {error(test):.4f} |")
+    print(f"| membrane threshold chosen on 22-24 / test error there | {best:.2f} / {error(test, best):.4f} |")
+    print(f"| wrong test pixels within 1 px of a membrane edge | {near_edge / wrong:.1%} |")
+    print(
+        f"| edge pixels: share of the image / share wrong | {edge_pixels / n:.1%} / {on_edge / edge_pixels:.1%} |"
+    )
+    print(f"| other pixels wrong | {(wrong - on_edge) / (n - edge_pixels):.1%} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--out", type=Path, required=True, help="run folder (must not hold a run)")
+    ap.add_argument("--out", type=Path, help="run folder (must not hold a run)")
+    ap.add_argument(
+        "--analyse",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="no training: where this checkpoint's errors are (train/val/test error, threshold, edges)",
+    )
     ap.add_argument("--epochs", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=8, help="random crops of each slice per epoch")
     ap.add_argument("--crop", type=int, default=256)
@@ -96,6 +148,11 @@ def main() -> None:
     ap.add_argument("--mlflow", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the report here")
     args = ap.parse_args()
+    if args.analyse:
+        analyse(args.analyse, args.data)
+        return
+    if args.out is None:
+        ap.error("--out is required (or --analyse CHECKPOINT)")
 
     import torch
 
