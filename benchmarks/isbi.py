@@ -131,6 +131,12 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--encoder", default="resnet18")
     ap.add_argument("--decoder-channels", default="128,64,32,16,16")
+    ap.add_argument(
+        "--full-res-skip",
+        type=int,
+        default=0,
+        help="channels of a skip from the input at full resolution (0: smp's plain U-Net)",
+    )
     ap.add_argument("--augment", default="strong")
     ap.add_argument("--loss", default="ce+dice")
     ap.add_argument(
@@ -143,6 +149,11 @@ def main() -> None:
         "--train-all",
         action="store_true",
         help="train on all of slices 0-24 and evaluate the last checkpoint (22-24 then only show progress)",
+    )
+    ap.add_argument(
+        "--precision",
+        default="auto",
+        help="training precision (auto: bfloat16 mixed on a CPU with native bfloat16, else 32)",
     )
     ap.add_argument("--no-tta", action="store_true", help="no flip TTA at evaluation")
     ap.add_argument("--mlflow", action="store_true")
@@ -177,7 +188,11 @@ def main() -> None:
             val=val_part,
             model="unet",
             encoder=args.encoder,
-            model_kwargs={"encoder_depth": len(decoder), "decoder_channels": list(decoder)},
+            model_kwargs={
+                "encoder_depth": len(decoder),
+                "decoder_channels": list(decoder),
+                **({"full_res_skip": args.full_res_skip} if args.full_res_skip else {}),
+            },
             epochs=args.epochs,
             repeat=args.repeat,
             batch_size=args.batch_size,
@@ -185,6 +200,7 @@ def main() -> None:
             crop=args.crop,
             augment=args.augment,
             loss=args.loss,
+            precision=args.precision,
             mlflow=args.mlflow,
             overlays=2,
             progress_bar=False,
@@ -206,6 +222,7 @@ def main() -> None:
         "recipe": {
             "model": f"unet/{args.encoder}",
             "decoder_channels": list(decoder),
+            "full_res_skip": args.full_res_skip,
             "crop": args.crop,
             "repeat": args.repeat,
             "batch_size": args.batch_size,
@@ -214,6 +231,7 @@ def main() -> None:
             "loss": args.loss,
             "tta": not args.no_tta,
             "threads": threads,
+            "precision": args.precision,
         },
         "epochs": result.epochs_run,
         "checkpoint": str(result.last_checkpoint if args.train_all else result.best_checkpoint),

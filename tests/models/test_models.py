@@ -112,3 +112,30 @@ def test_local_weights_file_and_bundle_roundtrip(tmp_path):
     c, pre2 = load_model(tmp_path / "m.pt")
     assert pre2 == pre
     torch.testing.assert_close(a.predict(x), c.predict(x))
+
+
+def test_full_resolution_skip_sees_single_pixels_and_exports(tmp_path):
+    """``full_res_skip=C`` adds a C-channel skip from the input at full resolution to smp's U-Net
+    (its decoders drop the input-resolution feature map); checkpoints and ONNX rebuild it."""
+    from segscope.inference import Predictor, export_onnx
+
+    torch.manual_seed(0)
+    net = tiny(full_res_skip=8).eval()
+    assert sum(p.numel() for p in net.net.skip.parameters()) > 0
+    assert net.divisor == 8  # the encoder's stride, as without the skip
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        out = net(x)
+    assert out.shape == (1, 2, 32, 32)
+    with pytest.raises(ParameterError, match="full_res_skip=4: .* unet and unetplusplus only"):
+        create_model("fpn", encoder="resnet18", in_channels=1, num_classes=2, full_res_skip=4)
+    # The checkpoint and the ONNX export rebuild the same network.
+    pre = Preprocessing(1, (0.5,), (0.2,), scale=255.0)
+    save_model(tmp_path / "m.pt", net, pre)
+    loaded, _ = load_model(tmp_path / "m.pt")
+    torch.testing.assert_close(net.predict(x), loaded.predict(x))
+    image = (np.random.default_rng(0).random((32, 32)) * 255).astype(np.uint8)
+    export_onnx(tmp_path / "m.pt", tmp_path / "m.onnx")
+    a = Predictor.load(tmp_path / "m.pt").predict_probs(image)
+    b = Predictor.load(tmp_path / "m.onnx").predict_probs(image)
+    np.testing.assert_allclose(a, b, atol=1e-4)

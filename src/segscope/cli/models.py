@@ -122,6 +122,13 @@ def register(app: typer.Typer) -> None:
                 help="GPUs (or CPU processes) to train on; more than one uses DDP. Default: all GPUs, or 1."
             ),
         ] = None,
+        precision: Annotated[
+            str,
+            typer.Option(
+                help="auto (16-bit mixed on a GPU, bfloat16 mixed on a CPU with native bfloat16, "
+                "else 32), 32, bf16 or 16."
+            ),
+        ] = "auto",
         resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoints/last.ckpt.")] = False,
         tracking_uri: Annotated[
             str | None, typer.Option(help="MLflow store (default OUT/../mlruns).")
@@ -168,6 +175,7 @@ def register(app: typer.Typer) -> None:
             num_workers=workers,
             accelerator=accelerator,
             devices=devices,
+            precision=precision,
             tracking_uri=tracking_uri,
             mlflow=not no_mlflow,
         )

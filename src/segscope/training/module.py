@@ -41,6 +41,7 @@ class SegmentationTask(L.LightningModule):
         epochs: int = 10,
         step_size: int | None = None,
         weights: str | Path | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if schedule not in SCHEDULES:
@@ -55,9 +56,16 @@ class SegmentationTask(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def on_fit_start(self) -> None:
+        if self.hparams.get("channels_last"):
+            self.net.to(memory_format=torch.channels_last)
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.hparams.get("channels_last") else x
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss = self.loss_fn(self.net(x), y)
+        loss = self.loss_fn(self.net(self._layout(x)).float(), y)
         self.log(
             "train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x), sync_dist=True
         )
@@ -68,7 +76,10 @@ class SegmentationTask(L.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        logits = self.net(x)
+        # Validation runs in float32 whatever the training precision, so val_miou is the score
+        # that `segscope predict` + `segscope evaluate` give for the saved checkpoint.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            logits = self.net(self._layout(x.float()))
         self.log("val_loss", self.loss_fn(logits, y), on_epoch=True, batch_size=len(x), sync_dist=True)
         pred = logits.argmax(1).cpu().numpy().astype(np.int64)
         self.confusion.update(y.cpu().numpy(), pred)

@@ -1,0 +1,77 @@
+"""CPU training-step speed of a U-Net/ResNet-18: float32 against what `segscope train` does.
+
+One optimiser step (forward, cross-entropy, backward, AdamW) on a batch of random 1-channel
+256x256 crops, the ISBI recipe's model (slim decoder 128, 64, 32, 16, 16), in one run:
+
+* float32, default (contiguous) memory layout: plain smp + torch, the baseline;
+* float32, channels-last layout;
+* bfloat16 autocast (``torch.autocast("cpu", torch.bfloat16)``, Lightning's ``bf16-mixed``);
+* bfloat16 autocast + channels-last: what ``segscope train --precision auto`` does on a CPU with
+  native bfloat16 (it prints whether this one has it).
+
+Run:  .venv/bin/python benchmarks/training_step.py [--batch 8] [--size 256] [--iters 4] [--threads 2]
+Random weights and data: the speed of a step does not depend on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def _step_seconds(*, bf16: bool, channels_last: bool, args: argparse.Namespace) -> float:
+    import segmentation_models_pytorch as smp
+    import torch
+
+    torch.manual_seed(0)
+    model = smp.Unet(
+        "resnet18", encoder_weights=None, in_channels=1, classes=2, decoder_channels=(128, 64, 32, 16, 16)
+    ).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.randn(args.batch, 1, args.size, args.size)
+    y = torch.randint(0, 2, (args.batch, args.size, args.size))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    times = []
+    for _ in range(args.iters + 1):  # the first step warms up oneDNN
+        t = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t)
+    return sum(times[1:]) / args.iters
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--iters", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    print(f"native bfloat16 on this CPU: {native}; torch threads {args.threads}")
+    rows = [
+        ("float32 (plain smp + torch)", False, False),
+        ("float32, channels-last", False, True),
+        ("bfloat16 autocast", True, False),
+        ("bfloat16 autocast, channels-last (segscope auto)", True, True),
+    ]
+    base = None
+    print(f"\n| U-Net/ResNet-18 step, batch {args.batch} x {args.size}x{args.size} | s/step | speed-up |")
+    print("|---|---:|---:|")
+    for name, bf16, cl in rows:
+        sec = _step_seconds(bf16=bf16, channels_last=cl, args=args)
+        base = base or sec
+        print(f"| {name} | {sec:.3f} | {base / sec:.2f}x |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
