@@ -9,13 +9,15 @@ One optimiser step (forward, cross-entropy, backward, AdamW) on a batch of rando
 * bfloat16 autocast + channels-last: what ``segscope train --precision auto`` does on a CPU with
   native bfloat16 (it prints whether this one has it).
 
-Run:  .venv/bin/python benchmarks/training_step.py [--batch 8] [--size 256] [--iters 4] [--threads 2]
-Random weights and data: the speed of a step does not depend on them.
+Run:  .venv/bin/python benchmarks/training_step.py [--batch 8] [--size 256] [--iters 10] [--threads 2]
+Reports the median of the timed steps (a first, warm-up step is not timed). Random weights and
+data: the speed of a step does not depend on them.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 
@@ -42,14 +44,14 @@ def _step_seconds(*, bf16: bool, channels_last: bool, args: argparse.Namespace) 
         loss.backward()
         opt.step()
         times.append(time.perf_counter() - t)
-    return sum(times[1:]) / args.iters
+    return statistics.median(times[1:])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--iters", type=int, default=4)
+    ap.add_argument("--iters", type=int, default=10, help="timed steps (median reported)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
