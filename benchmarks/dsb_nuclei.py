@@ -146,6 +146,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8, help="U-Net batch size")
     ap.add_argument("--lr", type=float, default=3e-3, help="U-Net learning rate")
     ap.add_argument(
+        "--precision",
+        default="auto",
+        help="U-Net training precision (auto: bfloat16 mixed on a CPU with native bfloat16; the "
+        "recorded README run predates that default and used 32)",
+    )
+    ap.add_argument(
         "--per-image",
         default="grey-percentile",
         help="per-image normalisation stored in the model's preprocessing ('none' to use dataset mean/std)",
@@ -239,6 +245,7 @@ def main() -> None:
         per_image=per_image,
         boundary_width=args.boundary_width,
         augment="default",
+        precision=args.precision,
         mlflow=False,
         overlays=0,
         progress_bar=False,

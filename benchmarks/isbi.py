@@ -124,7 +124,7 @@ def main() -> None:
         metavar="CHECKPOINT",
         help="no training: where this checkpoint's errors are (train/val/test error, threshold, edges)",
     )
-    ap.add_argument("--epochs", type=int, default=16)
+    ap.add_argument("--epochs", type=int, default=90)
     ap.add_argument("--repeat", type=int, default=8, help="random crops of each slice per epoch")
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=8)
