@@ -57,8 +57,10 @@ def main() -> None:
 
     import torch
 
+    from segscope.training.train import native_bf16
+
     torch.set_num_threads(args.threads)
-    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    native = native_bf16()
     print(f"native bfloat16 on this CPU: {native}; torch threads {args.threads}")
     rows = [
         ("float32 (plain smp + torch)", False, False),

@@ -84,8 +84,10 @@ def _smp_builder(arch: str) -> Callable[..., Any]:
     def build(encoder: str, in_channels: int, num_classes: int, weights: str | None, **kwargs: Any) -> Any:
         import segmentation_models_pytorch as smp
 
+        from segscope.models.full_resolution import FULL_RESOLUTION_ARCHS, FullResolutionSkip
+
         full_res = int(kwargs.pop("full_res_skip", 0) or 0)
-        if full_res < 0 or (full_res and arch not in ("unet", "unetplusplus")):
+        if full_res < 0 or (full_res and arch not in FULL_RESOLUTION_ARCHS):
             raise ParameterError(
                 f"full_res_skip={full_res}: a positive channel count, for unet and unetplusplus only "
                 f"(the decoder output of '{arch}' is not at full resolution)"
@@ -115,8 +117,6 @@ def _smp_builder(arch: str) -> Callable[..., Any]:
             raise ParameterError(f"{arch}: bad model option ({exc}); check --model-arg names") from exc
         _drop_unused_resnet_stages(net.encoder, int(kwargs.get("encoder_depth", 5)))
         if full_res:
-            from segscope.models.full_resolution import FullResolutionSkip
-
             net = FullResolutionSkip(net, in_channels, full_res)
         return net
 
