@@ -55,6 +55,20 @@ def test_five_channel_float_trains_and_predicts(tmp_path):
     assert result.best_checkpoint.is_file()
 
 
+def test_quiet_training_silences_lightning_info(tmp_path, caplog):
+    """progress_bar=False (API loops, benchmarks) drops Lightning's info lines; with the bar they stay."""
+    import logging
+
+    data = disks(8, 32)
+    caplog.set_level(logging.INFO, logger="lightning.pytorch")
+    for bar in (True, False):
+        caplog.clear()
+        train(data, tmp_path / f"run_{bar}", epochs=1, progress_bar=bar, **FAST)
+        lines = [r.getMessage() for r in caplog.records if r.name.startswith("lightning.pytorch")]
+        assert any("GPU available" in line for line in lines) == bar, lines
+    assert logging.getLogger("lightning.pytorch").level == logging.INFO  # restored
+
+
 @pytest.mark.slow
 def test_mlflow_logs_params_metrics_and_artifacts(tmp_path, disk_data):
     import mlflow
