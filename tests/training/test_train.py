@@ -55,6 +55,14 @@ def test_five_channel_float_trains_and_predicts(tmp_path):
     assert result.best_checkpoint.is_file()
 
 
+def test_repeat_on_fewer_than_eight_images(tmp_path):
+    """--repeat with under 8 images: the start-up augmentation check looks at each image once."""
+    data = disks(5, 32)  # 4 training images, repeated 3 times
+    result = train(data, tmp_path / "run", epochs=1, repeat=3, **FAST)
+    assert [int(r["epoch"]) for r in _rows(tmp_path / "run")] == [0]
+    assert result.last_checkpoint.is_file()
+
+
 def test_quiet_training_silences_lightning_info(tmp_path, caplog):
     """progress_bar=False (API loops, benchmarks) drops Lightning's info lines; with the bar they stay."""
     import logging

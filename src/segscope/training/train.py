@@ -482,7 +482,7 @@ def _semantic_parts(
     val_ds = SegmentationDataset(val_set, pre)
     check_augmentation(
         transform,
-        [train_ds.raw(i) for i in range(min(8, len(train_ds)))],
+        [train_ds.raw(i) for i in range(min(8, len(train_set)))],
         num_classes=class_map.num_classes,
         ignore_index=class_map.ignore_index,
         seed=cfg.seed,
