@@ -157,19 +157,14 @@ class TileUNet:
 
 def arrays_dataset(images: np.ndarray, masks: np.ndarray, num_classes: int):
     """A segscope Dataset over in-memory arrays (ids u0000, u0001, ...)."""
-    import functools
-
     from segscope.core.classes import ClassMap
     from segscope.core.dataset import Dataset, Sample
 
-    def const(a: np.ndarray) -> np.ndarray:
-        return a
-
     samples = [
-        Sample(f"u{i:04d}", load_image=functools.partial(const, im), load_mask=functools.partial(const, m))
+        Sample(f"u{i:04d}", load_image=lambda im=im: im, load_mask=lambda m=m: m)
         for i, (im, m) in enumerate(zip(images, masks, strict=True))
     ]
-    return Dataset(samples, ClassMap([f"class_{c}" for c in range(num_classes)]))
+    return Dataset(samples, ClassMap.default(num_classes))
 
 
 def pool_composition(masks: np.ndarray, num_classes: int) -> str:
