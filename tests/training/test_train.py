@@ -63,6 +63,31 @@ def test_repeat_on_fewer_than_eight_images(tmp_path):
     assert result.last_checkpoint.is_file()
 
 
+def test_last_checkpoint_is_the_last_epoch_when_validation_gets_worse(tmp_path, monkeypatch):
+    """last.ckpt holds the latest epoch, not the best one (Lightning's save_last=True copies the
+    best), so --resume continues where training stopped and best.ckpt stays the best epoch."""
+    from segscope.training.module import SegmentationTask
+
+    def worse_each_epoch(self):
+        self.log("val_miou", 1.0 - 0.1 * self.current_epoch)
+
+    monkeypatch.setattr(SegmentationTask, "on_validation_epoch_end", worse_each_epoch)
+    data = disks(8, 32)
+    result = train(data, tmp_path / "run", epochs=3, **FAST)
+    ckpt = {
+        p.stem: torch.load(p, map_location="cpu", weights_only=False)
+        for p in (result.best_checkpoint, result.last_checkpoint)
+    }
+    assert (ckpt["best"]["epoch"], ckpt["last"]["epoch"]) == (0, 2)
+    assert result.best_val_miou == 1.0
+    again = train(data, tmp_path / "run", epochs=4, resume=True, **FAST)
+    assert [int(r["epoch"]) for r in _rows(tmp_path / "run")] == [0, 1, 2, 3]
+    last = torch.load(again.last_checkpoint, map_location="cpu", weights_only=False)
+    assert last["epoch"] == 3 and last["global_step"] == 4 * ckpt["last"]["global_step"] // 3
+    assert torch.load(again.best_checkpoint, map_location="cpu", weights_only=False)["epoch"] == 0
+    assert again.best_val_miou == 1.0
+
+
 def test_quiet_training_silences_lightning_info(tmp_path, caplog):
     """progress_bar=False (API loops, benchmarks) drops Lightning's info lines; with the bar they stay."""
     import logging

@@ -346,14 +346,17 @@ def train(
         filename="best",
         monitor=monitor,
         mode="max",
-        save_last=True,
         save_top_k=1,
         enable_version_counter=False,
     )
+    # Not ``save_last=True`` on best_cb: Lightning 2.x writes that copy only in epochs that
+    # improve the best score, so --resume would go back to the best epoch. This one saves every
+    # epoch and runs after best_cb, so last.ckpt carries the updated best score for --resume.
+    last_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False)
     metrics_cb = _MetricsCSV(
         run_dir / "metrics.csv", _MetricsCSV.INSTANCE_FIELDS if instance else _MetricsCSV.FIELDS
     )
-    callbacks: list[Any] = [best_cb, metrics_cb]
+    callbacks: list[Any] = [best_cb, last_cb, metrics_cb]
     if cfg.patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=cfg.patience))
     show_bar = progress_bar if progress_bar is not None else os.environ.get("SEGSCOPE_PROGRESS", "1") != "0"
