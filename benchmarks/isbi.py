@@ -15,6 +15,7 @@ torch threads by load (--threads), flip TTA at test time.
 Full run:    .venv/bin/python benchmarks/isbi.py --out /tmp/isbi_run
 Short trial: .venv/bin/python benchmarks/isbi.py --epochs 2 --out /tmp/isbi_trial
 Error analysis of a run: .venv/bin/python benchmarks/isbi.py --analyse /tmp/isbi_run/checkpoints/best.ckpt
+Can the network fit one slice at all: .venv/bin/python benchmarks/isbi.py --fit-one 5 --epochs 40 --out /tmp/isbi_one
 Data: ../shared/data/isbi2012_membrane relative to the repo, or --data PATH.
 """
 
@@ -71,7 +72,8 @@ def _threads(value: str) -> int:
 
 def analyse(checkpoint: Path, data: Path) -> None:
     """Where a trained model's errors are: train/val/test pixel error, a membrane threshold chosen
-    on the validation slices, and how many wrong pixels sit on ground-truth membrane edges."""
+    on the validation slices, the best one threshold could do on each test slice, and how many
+    wrong pixels sit on ground-truth membrane edges."""
     import numpy as np
     from scipy import ndimage as ndi
 
@@ -107,11 +109,57 @@ def analyse(checkpoint: Path, data: Path) -> None:
     print(f"| pixel error, validation slices 22-24 | {error(val):.4f} |")
     print(f"| pixel error, test slices 25-29 | {error(test):.4f} |")
     print(f"| membrane threshold chosen on 22-24 / test error there | {best:.2f} / {error(test, best):.4f} |")
+    # Each test slice at the threshold its own labels like best: no one threshold per slice beats this,
+    # so a model whose bound is above the goal needs better probabilities, not a better cut.
+    oracle = np.mean([min(error(range(i, i + 1), t) for t in thresholds) for i in test])
+    print(
+        f"| test error, each slice at its own best threshold (bound for any one threshold per slice) | {oracle:.4f} |"
+    )
     print(f"| wrong test pixels within 1 px of a membrane edge | {near_edge / wrong:.1%} |")
     print(
         f"| edge pixels: share of the image / share wrong | {edge_pixels / n:.1%} / {on_edge / edge_pixels:.1%} |"
     )
     print(f"| other pixels wrong | {(wrong - on_edge) / (n - edge_pixels):.1%} |")
+
+
+def fit_one(slice_id: int, data: Path, out: Path, *, epochs: int, threads: int) -> None:
+    """Train on one slice, no augmentation, and report the error on it and on the test slices.
+
+    The "overfit one batch" check: a network that cannot fit a single slice is too small or
+    broken; one that can, but errs as much on its training slices as on unseen ones in the full
+    run, is limited by what it can generalise across slices, not by capacity.
+    """
+    import numpy as np
+    import torch
+
+    from segscope.formats import load_dataset
+    from segscope.inference import Predictor
+    from segscope.training import train
+
+    torch.set_num_threads(threads)
+    ds = load_dataset(data)
+    by_num = {int(s.id): s for s in ds}
+    part = ds._subset([by_num[slice_id]])
+    t0 = time.perf_counter()
+    result = train(
+        part, out, val=part, model="unet", encoder="resnet18",
+        model_kwargs={"encoder_depth": 5, "decoder_channels": [128, 64, 32, 16, 16]},
+        epochs=epochs, repeat=64, batch_size=8, lr=2e-3, crop=256, augment="none", loss="ce",
+        mlflow=False, overlays=0, progress_bar=False,
+    )  # fmt: skip
+    seconds = time.perf_counter() - t0
+    predictor = Predictor.load(result.last_checkpoint)
+    membrane = 0
+
+    def error(i: int) -> float:
+        pred = predictor.predict_probs(by_num[i].image)[..., membrane] >= 0.5
+        return float(np.mean(pred != (by_num[i].mask == membrane)))
+
+    steps = epochs * 64 // 8
+    print(
+        f"| pixel error on slice {slice_id} after {steps} steps on it alone ({seconds:.0f} s) | {error(slice_id):.4f} |"
+    )
+    print(f"| pixel error, test slices 25-29 | {np.mean([error(i) for i in range(25, 30)]):.4f} |")
 
 
 def main() -> None:
@@ -123,6 +171,12 @@ def main() -> None:
         type=Path,
         metavar="CHECKPOINT",
         help="no training: where this checkpoint's errors are (train/val/test error, threshold, edges)",
+    )
+    ap.add_argument(
+        "--fit-one",
+        type=int,
+        metavar="SLICE",
+        help="only train on this slice (64 crops per epoch, no augmentation) and report its error",
     )
     ap.add_argument("--epochs", type=int, default=90)
     ap.add_argument("--repeat", type=int, default=8, help="random crops of each slice per epoch")
@@ -164,6 +218,9 @@ def main() -> None:
         return
     if args.out is None:
         ap.error("--out is required (or --analyse CHECKPOINT)")
+    if args.fit_one is not None:
+        fit_one(args.fit_one, args.data, args.out, epochs=args.epochs, threads=_threads(args.threads))
+        return
 
     import torch
 
