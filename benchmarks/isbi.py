@@ -70,6 +70,13 @@ def _threads(value: str) -> int:
     return cores if os.getloadavg()[0] < cores - 0.5 else 1
 
 
+def _model_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    """The U-Net options of --decoder-channels and --full-res-skip."""
+    decoder = [int(c) for c in args.decoder_channels.split(",")]
+    full_res = {"full_res_skip": args.full_res_skip} if args.full_res_skip else {}
+    return {"encoder_depth": len(decoder), "decoder_channels": decoder, **full_res}
+
+
 def analyse(checkpoint: Path, data: Path) -> None:
     """Where a trained model's errors are: train/val/test pixel error, a membrane threshold chosen
     on the validation slices, the best one threshold could do on each test slice, and how many
@@ -122,7 +129,7 @@ def analyse(checkpoint: Path, data: Path) -> None:
     print(f"| other pixels wrong | {(wrong - on_edge) / (n - edge_pixels):.1%} |")
 
 
-def fit_one(slice_id: int, data: Path, out: Path, *, epochs: int, threads: int) -> None:
+def fit_one(slice_id: int, args: argparse.Namespace) -> None:
     """Train on one slice, no augmentation, and report the error on it and on the test slices.
 
     The "overfit one batch" check: a network that cannot fit a single slice is too small or
@@ -136,16 +143,16 @@ def fit_one(slice_id: int, data: Path, out: Path, *, epochs: int, threads: int) 
     from segscope.inference import Predictor
     from segscope.training import train
 
-    torch.set_num_threads(threads)
-    ds = load_dataset(data)
+    torch.set_num_threads(_threads(args.threads))
+    ds = load_dataset(args.data)
     by_num = {int(s.id): s for s in ds}
     part = ds._subset([by_num[slice_id]])
     t0 = time.perf_counter()
+    # The full run's network and optimiser (same flags); only the data, augmentation and loss differ.
     result = train(
-        part, out, val=part, model="unet", encoder="resnet18",
-        model_kwargs={"encoder_depth": 5, "decoder_channels": [128, 64, 32, 16, 16]},
-        epochs=epochs, repeat=64, batch_size=8, lr=2e-3, crop=256, augment="none", loss="ce",
-        mlflow=False, overlays=0, progress_bar=False,
+        part, args.out, val=part, model="unet", encoder=args.encoder, model_kwargs=_model_kwargs(args),
+        epochs=args.epochs, repeat=64, batch_size=args.batch_size, lr=args.lr, crop=args.crop,
+        augment="none", loss="ce", precision=args.precision, mlflow=False, overlays=0, progress_bar=False,
     )  # fmt: skip
     seconds = time.perf_counter() - t0
     predictor = Predictor.load(result.last_checkpoint)
@@ -155,7 +162,7 @@ def fit_one(slice_id: int, data: Path, out: Path, *, epochs: int, threads: int) 
         pred = predictor.predict_probs(by_num[i].image)[..., membrane] >= 0.5
         return float(np.mean(pred != (by_num[i].mask == membrane)))
 
-    steps = epochs * 64 // 8
+    steps = args.epochs * -(-64 // args.batch_size)
     print(
         f"| pixel error on slice {slice_id} after {steps} steps on it alone ({seconds:.0f} s) | {error(slice_id):.4f} |"
     )
@@ -219,7 +226,7 @@ def main() -> None:
     if args.out is None:
         ap.error("--out is required (or --analyse CHECKPOINT)")
     if args.fit_one is not None:
-        fit_one(args.fit_one, args.data, args.out, epochs=args.epochs, threads=_threads(args.threads))
+        fit_one(args.fit_one, args)
         return
 
     import torch
@@ -231,7 +238,7 @@ def main() -> None:
 
     threads = _threads(args.threads)
     torch.set_num_threads(threads)
-    decoder = tuple(int(c) for c in args.decoder_channels.split(","))
+    decoder = _model_kwargs(args)["decoder_channels"]
     t0, c0 = time.perf_counter(), _cpu_seconds()
     ds = load_dataset(args.data)
     by_num = sorted(ds, key=lambda s: int(s.id))
@@ -245,11 +252,7 @@ def main() -> None:
             val=val_part,
             model="unet",
             encoder=args.encoder,
-            model_kwargs={
-                "encoder_depth": len(decoder),
-                "decoder_channels": list(decoder),
-                **({"full_res_skip": args.full_res_skip} if args.full_res_skip else {}),
-            },
+            model_kwargs=_model_kwargs(args),
             epochs=args.epochs,
             repeat=args.repeat,
             batch_size=args.batch_size,
