@@ -3,6 +3,12 @@ import pytest
 from segscope.cli.main import main
 
 
+def _has_cuda():
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def test_models_list_wildcard(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["models", "list", "lraspp*"])
@@ -21,3 +27,12 @@ def test_export_unknown_format(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["export", str(tmp_path), "--format", "tflite"])
     assert "unknown export format 'tflite'; use one of onnx" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(_has_cuda(), reason="checks the error on a machine without a GPU")
+def test_predict_on_a_missing_gpu_prints_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "p"), "--device", "cuda"])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert "--device cuda but torch sees no CUDA GPU; use --device cpu (or auto)" in err

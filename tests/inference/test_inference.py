@@ -35,7 +35,7 @@ def test_tile_starts_cover_the_image():
 
 
 def test_one_tile_equals_untiled(model_file):
-    pred = Predictor.load(model_file)
+    pred = Predictor.load(model_file, device="cpu")
     image = smooth_image(70, 90)
     whole = pred.predict_probs(image)
     one_tile = pred.predict_probs(image, tile=128, overlap=16)
@@ -51,7 +51,7 @@ def test_one_tile_equals_untiled(model_file):
 
 
 def test_tiled_prediction_is_seamless(model_file):
-    pred = Predictor.load(model_file)
+    pred = Predictor.load(model_file, device="cpu")
     image = smooth_image(160, 160, seed=1)
     tile, overlap = 64, 24
     probs = pred.predict_probs(image, tile=tile, overlap=overlap, batch_size=3)
@@ -70,7 +70,7 @@ def test_tiled_prediction_is_seamless(model_file):
 
 
 def test_memmap_and_batches_give_the_same_result(model_file, tmp_path):
-    pred = Predictor.load(model_file)
+    pred = Predictor.load(model_file, device="cpu")
     image = smooth_image(72, 80, seed=2)
     a = pred.predict_probs(image, tile=48, overlap=16, batch_size=1)
     b = pred.predict_probs(image, tile=48, overlap=16, batch_size=5, memmap_dir=tmp_path)
@@ -96,7 +96,7 @@ def test_onnx_export_parity_and_metadata(model_file, tmp_path):
     report = export_onnx(model_file, tmp_path / "m.onnx")
     assert report.max_abs_diff <= 1e-4
     onnx_pred = Predictor.load(tmp_path / "m.onnx")
-    torch_pred = Predictor.load(model_file)
+    torch_pred = Predictor.load(model_file, device="cpu")
     assert onnx_pred.backend == "onnx" and onnx_pred.preprocessing == torch_pred.preprocessing
     image = smooth_image(75, 101, seed=3)  # not divisible by the stride: padded for both
     np.testing.assert_allclose(onnx_pred.predict_probs(image), torch_pred.predict_probs(image), atol=1e-4)
@@ -106,6 +106,30 @@ def test_onnx_export_parity_and_metadata(model_file, tmp_path):
         Predictor.load(model_file, backend="onnx")
 
 
+def test_device_choice(model_file, tmp_path):
+    pred = Predictor.load(model_file, device="cpu")
+    assert pred.info["device"] == "cpu"
+    auto = Predictor.load(model_file)
+    assert auto.info["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    export_onnx(model_file, tmp_path / "m.onnx")
+    with pytest.raises(
+        ParameterError, match="the onnx backend runs on the CPU; use --backend torch on a GPU"
+    ):
+        Predictor.load(tmp_path / "m.onnx", device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_prediction_equals_cpu_prediction(model_file, monkeypatch):
+    image = smooth_image(300, 260, seed=5)
+    cpu = Predictor.load(model_file, device="cpu").predict_probs(image, tile=128, overlap=32, tta=True)
+    gpu = Predictor.load(model_file, device="cuda").predict_probs(image, tile=128, overlap=32, tta=True)
+    # torch's default on a GPU: convolutions in TF32 (10-bit mantissa), so ~1e-4 apart (2e-4 seen on an H200).
+    np.testing.assert_allclose(gpu, cpu, atol=1e-3)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    gpu32 = Predictor.load(model_file, device="cuda").predict_probs(image, tile=128, overlap=32, tta=True)
+    np.testing.assert_allclose(gpu32, cpu, atol=1e-4)  # the ONNX parity bar
+
+
 def test_predict_dataset_writes_layout(model_file, tmp_path):
     from segscope.core.classes import ClassMap
     from segscope.core.dataset import Dataset, Sample
@@ -113,7 +137,7 @@ def test_predict_dataset_writes_layout(model_file, tmp_path):
 
     img = smooth_image(40, 50)
     ds = Dataset([Sample("a", load_image=lambda: img)], ClassMap.default(3))
-    n = predict_dataset(Predictor.load(model_file), ds, tmp_path / "out", probs_dtype="float16")
+    n = predict_dataset(Predictor.load(model_file, device="cpu"), ds, tmp_path / "out", probs_dtype="float16")
     assert n == 1
     probs = np.load(tmp_path / "out" / "probs" / "a.npy")
     assert probs.dtype == np.float16 and probs.shape == (40, 50, 3)

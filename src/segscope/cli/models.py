@@ -203,6 +203,10 @@ def register(app: typer.Typer) -> None:
         no_overlays: Annotated[bool, typer.Option("--no-overlays", help="Do not save overlays.")] = False,
         overwrite: bool = False,
         threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+        device: Annotated[
+            str,
+            typer.Option(help="auto (a CUDA GPU when torch sees one), cpu, cuda or cuda:N (torch backend)."),
+        ] = "auto",
         task: Annotated[
             str | None,
             typer.Option(
@@ -251,7 +255,9 @@ def register(app: typer.Typer) -> None:
         from segscope.instance import load_predictor
         from segscope.training import open_dataset
 
-        predictor = load_predictor(model, task=task, backend=backend, threads=threads, **_model_args(param))
+        predictor = load_predictor(
+            model, task=task, backend=backend, threads=threads, device=device, **_model_args(param)
+        )
         dataset = open_dataset(data)
         n = predict_dataset(
             predictor,
@@ -267,7 +273,8 @@ def register(app: typer.Typer) -> None:
             overwrite=overwrite,
             model_path=str(model),
         )
-        Console().print(f"predicted {n} images with {predictor.backend} -> {out}")
+        on = getattr(predictor, "device", None) or predictor.info.get("device", "cpu")
+        Console().print(f"predicted {n} images with {predictor.backend} on {on} -> {out}")
         if into:
             from segscope.catalog import Catalog
 

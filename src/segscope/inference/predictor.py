@@ -95,10 +95,14 @@ class Predictor:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_net(cls, net: Any, preprocessing: Preprocessing, *, device: str = "cpu") -> Predictor:
-        """Wrap a :class:`~segscope.models.network.SegmentationNet` (torch backend)."""
+    def from_net(cls, net: Any, preprocessing: Preprocessing, *, device: str = "auto") -> Predictor:
+        """Wrap a :class:`~segscope.models.network.SegmentationNet` (torch backend) on ``device``
+        (``auto``: a CUDA GPU when torch sees one, else the CPU; or ``cpu``, ``cuda``, ``cuda:N``)."""
         import torch
 
+        from segscope.utils.device import resolve_device
+
+        device = resolve_device(device)
         net = net.to(device).eval()
 
         def run(x: np.ndarray) -> np.ndarray:
@@ -112,7 +116,7 @@ class Predictor:
             num_classes=net.num_classes,
             divisor=net.divisor,
             backend="torch",
-            info={"model_config": net.config},
+            info={"model_config": net.config, "device": device},
         )
 
     @classmethod
@@ -121,13 +125,15 @@ class Predictor:
         path: str | os.PathLike[str],
         *,
         backend: str | None = None,
-        device: str = "cpu",
+        device: str = "auto",
         threads: int | None = None,
     ) -> Predictor:
         """Load a run dir, a checkpoint (``.ckpt``/``.pt``) or an exported ``.onnx`` model.
 
         ``backend`` defaults to ``onnx`` for ``.onnx`` files and ``torch`` otherwise; a run dir
-        with ``backend="onnx"`` uses its ``model.onnx`` (from ``segscope export``).
+        with ``backend="onnx"`` uses its ``model.onnx`` (from ``segscope export``). ``device``
+        (torch backend): ``auto`` (a CUDA GPU when torch sees one), ``cpu``, ``cuda`` or ``cuda:N``;
+        the onnx backend runs on the CPU.
         """
         path = Path(path)
         if backend is None:
@@ -135,6 +141,10 @@ class Predictor:
         if backend not in BACKENDS:
             raise ParameterError(f"unknown backend '{backend}'; use one of {', '.join(BACKENDS)}")
         if backend == "onnx":
+            if device not in ("auto", "cpu"):
+                raise ParameterError(
+                    f"--device {device}: the onnx backend runs on the CPU; use --backend torch on a GPU"
+                )
             if path.is_dir():
                 path = path / "model.onnx"
                 if not path.is_file():

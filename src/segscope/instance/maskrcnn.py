@@ -305,13 +305,16 @@ class InstancePredictor:
         *,
         score_threshold: float = 0.05,
         mask_threshold: float = 0.5,
-        device: str = "cpu",
+        device: str = "auto",
         info: dict[str, Any] | None = None,
     ) -> None:
         if not 0 <= score_threshold < 1 or not 0 < mask_threshold < 1:
             raise ParameterError(
                 f"score_threshold={score_threshold} must be in [0, 1) and mask_threshold={mask_threshold} in (0, 1)"
             )
+        from segscope.utils.device import resolve_device
+
+        device = resolve_device(device)
         self.net = net.to(device).eval()
         self.preprocessing = preprocessing
         self.score_threshold = score_threshold
@@ -328,8 +331,9 @@ class InstancePredictor:
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, device: str = "cpu", **kwargs: Any) -> InstancePredictor:
-        """From a run dir or a checkpoint written by instance training."""
+    def load(cls, path: str | os.PathLike[str], *, device: str = "auto", **kwargs: Any) -> InstancePredictor:
+        """From a run dir or a checkpoint written by instance training, on ``device`` (``auto``:
+        a CUDA GPU when torch sees one; ``cpu``, ``cuda``, ``cuda:N``)."""
         net, pre, config = load_instance_model(path)
         return cls(net, pre, device=device, info={"model_config": config}, **kwargs)
 

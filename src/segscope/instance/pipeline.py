@@ -213,6 +213,7 @@ def load_predictor(
     task: str | None = None,
     backend: str | None = None,
     threads: int | None = None,
+    device: str = "auto",
     **params: Any,
 ) -> Any:
     """The predictor for ``segscope predict``: semantic, semantic-to-instance, or Mask R-CNN.
@@ -225,6 +226,8 @@ def load_predictor(
         ``None``: the model's own task (instance for Mask R-CNN and for fg-boundary models,
         whose boundary class only serves to split objects; else semantic). ``'instance'`` on a
         semantic model adds the watershed pipeline (:class:`SemanticInstancePredictor`).
+    device : str
+        ``auto`` (a CUDA GPU when torch sees one), ``cpu``, ``cuda`` or ``cuda:N``.
     **params
         Options of :func:`probs_to_instances` (semantic models) or of
         :class:`~segscope.instance.maskrcnn.InstancePredictor` (``score_threshold``, ``mask_threshold``).
@@ -239,6 +242,9 @@ def load_predictor(
         raise ParameterError(f"unknown task '{task}'; use semantic or instance")
     from pathlib import Path
 
+    from segscope.utils.device import resolve_device
+
+    resolve_device(device)  # a wrong --device fails before the model is read
     path = Path(path)
     if _is_instance_model(path):
         if task == "semantic":
@@ -251,10 +257,10 @@ def load_predictor(
             import torch
 
             torch.set_num_threads(threads)
-        return InstancePredictor.load(path, **params)
+        return InstancePredictor.load(path, device=device, **params)
     from segscope.inference.predictor import Predictor
 
-    predictor = Predictor.load(path, backend=backend, threads=threads)
+    predictor = Predictor.load(path, backend=backend, threads=threads, device=device)
     names = predictor.class_map.names
     fg_boundary = len(names) == 3 and names[2] == BOUNDARY_CLASS
     if task == "instance" or (task is None and fg_boundary):
