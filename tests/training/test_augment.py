@@ -29,3 +29,23 @@ def test_strong_preset_keeps_masks_valid_and_warps_them():
 def test_unknown_preset_lists_strong():
     with pytest.raises(ParameterError, match="light, strong or a .yaml"):
         make_augmentation("heavy")
+
+
+def test_augmentation_does_not_ask_pypi_for_updates(tmp_path):
+    """albumentations checks PyPI for a newer version on import (a 2 s wait and a warning
+    offline) unless NO_ALBUMENTATIONS_UPDATE is set; segscope sets it."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import urllib.request\n"
+        "calls = []\n"
+        "urllib.request.OpenerDirector.open = lambda self, *a, **k: calls.append(a) or 1 / 0\n"
+        "from segscope.training import make_augmentation\n"
+        "make_augmentation('strong', crop=16)\n"
+        "print('requests', len(calls))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "requests 0", out.stderr

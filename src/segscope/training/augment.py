@@ -7,6 +7,7 @@ and fill new mask pixels with the ignore index.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,8 +22,22 @@ __all__ = ["AUGMENT_PRESETS", "make_augmentation", "check_augmentation"]
 AUGMENT_PRESETS = ("default", "none", "light", "strong")
 
 
+def _albumentations() -> Any:
+    """The ``albumentations`` module, imported without its update check.
+
+    Albumentations asks PyPI for its latest version on every import unless
+    ``NO_ALBUMENTATIONS_UPDATE`` is set: a network request from each training run (and
+    worker process) that waits up to 2 s and warns on an offline machine. A user's own
+    ``NO_ALBUMENTATIONS_UPDATE=0`` keeps the check.
+    """
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    import albumentations
+
+    return albumentations
+
+
 def _crop(crop: int | None, ignore_index: int) -> list[Any]:
-    import albumentations as A
+    A = _albumentations()
 
     if not crop:
         return []
@@ -38,8 +53,9 @@ def make_augmentation(spec: str | Path | None, *, crop: int | None = None, ignor
     ``crop`` adds a random ``crop x crop`` crop (padding with ignore where the image is smaller)
     after the preset; a YAML pipeline is used as written (saved with ``A.save(..., data_format="yaml")``).
     """
-    import albumentations as A
     import cv2
+
+    A = _albumentations()
 
     name = str(spec or "none")
     if name.lower().endswith((".yaml", ".yml", ".json")):
