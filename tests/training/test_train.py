@@ -171,6 +171,10 @@ def test_precision_names_and_errors(monkeypatch):
     train_module = importlib.import_module("segscope.training.train")
     pick = train_module._precision
     assert pick("auto", use_gpu=True, instance=False) == "16-mixed"
+    assert (
+        pick("auto", use_gpu=True, instance=True) == "32-true"
+    )  # Mask R-CNN: float32, as torchvision's references
+    assert pick("16", use_gpu=True, instance=True) == "16-mixed"  # mixed precision on request
     assert pick("32", use_gpu=False, instance=False) == "32-true"
     assert pick("bf16", use_gpu=False, instance=False) == "bf16-mixed"
     assert pick("bf16-mixed", use_gpu=False, instance=False) == "bf16-mixed"
@@ -204,3 +208,36 @@ def test_validation_score_is_the_float32_score_of_the_checkpoint(tmp_path, preci
         cm.update(sample.mask, predictor.predict(sample.image).mask)
     assert float(rows[-1]["val_miou"]) == pytest.approx(float(cm.compute()["mean_iou"]), abs=1e-6)
     assert float(rows[-1]["val_miou"]) > 0.6
+
+
+def test_max_minutes_stops_after_a_whole_epoch(tmp_path):
+    data = disks(8, 32)
+    with pytest.raises(ParameterError, match="max_minutes 0 must be > 0"):
+        train(data, tmp_path / "bad", epochs=2, max_minutes=0, **FAST)
+    result = train(data, tmp_path / "run", epochs=500, max_minutes=0.05, **FAST)  # 3 s
+    rows = _rows(tmp_path / "run")
+    # Stopped by time, not by epochs, and every epoch run was validated and checkpointed.
+    assert 1 <= result.epochs_run < 500 and len(rows) == result.epochs_run
+    assert all(r["val_miou"] for r in rows)
+    last = torch.load(result.last_checkpoint, map_location="cpu", weights_only=False)
+    assert last["epoch"] == result.epochs_run - 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_training_in_mixed_precision_learns_resumes_and_predicts(tmp_path):
+    from segscope.inference import Predictor
+
+    disk_data = disks(48)
+    result = train(disk_data, tmp_path / "run", epochs=6, lr=1e-2, schedule="none", accelerator="gpu", **FAST)
+    rows = _rows(tmp_path / "run")
+    assert float(rows[-1]["train_loss"]) < 0.5 * float(rows[0]["train_loss"])
+    assert result.best_val_miou > 0.7  # the CPU test's bar (test_training_lowers_loss_and_learns_disks)
+    ckpt = torch.load(result.last_checkpoint, map_location="cpu", weights_only=False)
+    # precision auto on a GPU is 16-bit mixed: Lightning saves the gradient scaler's state.
+    assert "MixedPrecision" in ckpt, sorted(ckpt)
+    again = train(disk_data, tmp_path / "run", epochs=7, resume=True, mlflow=False)
+    assert again.epochs_run == 7 and len(_rows(tmp_path / "run")) == 7
+    image = disk_data[0].image
+    cpu = Predictor.load(result.best_checkpoint, device="cpu").predict_probs(image)
+    gpu = Predictor.load(result.best_checkpoint, device="cuda").predict_probs(image)
+    np.testing.assert_allclose(gpu, cpu, atol=1e-4)

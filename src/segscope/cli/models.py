@@ -112,6 +112,12 @@ def register(app: typer.Typer) -> None:
         patience: Annotated[
             int | None, typer.Option(help="Early stopping after N epochs without progress.")
         ] = None,
+        max_minutes: Annotated[
+            float | None,
+            typer.Option(
+                help="Stop at the end of the first epoch past this many minutes (the schedule still spans --epochs)."
+            ),
+        ] = None,
         workers: int = 0,
         accelerator: Annotated[
             str, typer.Option(help="auto (a GPU when there is one), gpu or cpu.")
@@ -125,8 +131,8 @@ def register(app: typer.Typer) -> None:
         precision: Annotated[
             str,
             typer.Option(
-                help="auto (16-bit mixed on a GPU, bfloat16 mixed on a CPU with native bfloat16, "
-                "else 32), 32, bf16 or 16."
+                help="auto (Mask R-CNN: 32; else 16-bit mixed on a GPU, bfloat16 mixed on a CPU with "
+                "native bfloat16, else 32), 32, bf16 or 16."
             ),
         ] = "auto",
         resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoints/last.ckpt.")] = False,
@@ -172,6 +178,7 @@ def register(app: typer.Typer) -> None:
             boundary_width=boundary_width,
             seed=seed,
             patience=patience,
+            max_minutes=max_minutes,
             num_workers=workers,
             accelerator=accelerator,
             devices=devices,

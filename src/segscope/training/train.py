@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
 import io
 import logging
 import math
@@ -58,6 +59,9 @@ class TrainConfig:
     repeat: int = 1
     seed: int = 0
     patience: int | None = None
+    #: Stop at the end of the first epoch that ends after this many minutes of training (a
+    #: resumed run counts the time before the interruption); the schedule still spans ``epochs``.
+    max_minutes: float | None = None
     num_workers: int = 0
     mean: list[float] | None = None
     std: list[float] | None = None
@@ -66,9 +70,10 @@ class TrainConfig:
     #: Devices (GPUs, or CPU processes); more than one trains with Lightning's DDP. ``None``:
     #: every visible GPU, or one CPU process.
     devices: int | None = None
-    #: ``auto``: 16-bit mixed precision on a GPU, bfloat16 mixed precision on a CPU with native
-    #: bfloat16 (AVX512-BF16 or AMX; with channels-last 2.6x faster than float32 on this
-    #: project's CPU: benchmarks/training_step.py), else 32-bit; or ``32``, ``bf16``, ``16``.
+    #: ``auto``: float32 for Mask R-CNN; else 16-bit mixed precision on a GPU, bfloat16 mixed
+    #: precision on a CPU with native bfloat16 (AVX512-BF16 or AMX; with channels-last 2.6x faster
+    #: than float32 on this project's CPU: benchmarks/training_step.py), else 32-bit; or ``32``,
+    #: ``bf16``, ``16``.
     precision: str = "auto"
     #: Semantic models train in channels-last memory layout (faster convolutions on CPU and GPU).
     channels_last: bool = True
@@ -236,13 +241,15 @@ def train(
     import lightning as L
     import torch
     import yaml
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
 
     cfg = TrainConfig(**asdict(config)) if config is not None else TrainConfig()
     for key, value in overrides.items():
         if not hasattr(cfg, key):
             raise ParameterError(f"unknown training option '{key}'; valid: {', '.join(asdict(cfg))}")
         setattr(cfg, key, value)
+    if cfg.max_minutes is not None and not cfg.max_minutes > 0:
+        raise ParameterError(f"max_minutes {cfg.max_minutes} must be > 0 (or None for no time limit)")
     if cfg.devices is not None and cfg.devices < 1:
         raise ParameterError(f"devices {cfg.devices} must be >= 1 (GPUs, or CPU processes)")
     run_dir = Path(out)
@@ -258,7 +265,9 @@ def train(
         )
     if resume and (run_dir / "config.yaml").is_file():
         saved = yaml.safe_load((run_dir / "config.yaml").read_text())["train"]
-        saved.update({k: v for k, v in overrides.items() if k in ("epochs", "mlflow", "tracking_uri")})
+        saved.update(
+            {k: v for k, v in overrides.items() if k in ("epochs", "max_minutes", "mlflow", "tracking_uri")}
+        )
         cfg = TrainConfig(**saved)
 
     from segscope.models.registry import ARCHITECTURES
@@ -359,6 +368,9 @@ def train(
     callbacks: list[Any] = [best_cb, last_cb, metrics_cb]
     if cfg.patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=cfg.patience))
+    if cfg.max_minutes:
+        # Checked at each epoch's end, so the last epoch is validated and checkpointed in full.
+        callbacks.append(Timer(duration=datetime.timedelta(minutes=cfg.max_minutes), interval="epoch"))
     show_bar = progress_bar if progress_bar is not None else os.environ.get("SEGSCOPE_PROGRESS", "1") != "0"
     # Without a progress bar (API loops, benchmarks, CI) Lightning's info lines go too, except in
     # a multi-process run, whose start-up lines (backend, processes registered) help when one hangs.
@@ -443,11 +455,14 @@ def _precision(value: str, *, use_gpu: bool, instance: bool) -> str:
     """Lightning's precision name for ``--precision`` (auto, 32, bf16 or 16)."""
     name = {"32-true": "32", "bf16-mixed": "bf16", "16-mixed": "16"}.get(value, value)
     if name == "auto":
+        if instance:
+            # Mask R-CNN trains in float32, as torchvision's detection references and detectron2 do by
+            # default (mixed precision is their opt-in flag); on a CPU its ops are not all autocast-ready.
+            return "32-true"
         if use_gpu:
             return "16-mixed"
-        # bfloat16 on a CPU without native support is emulated and slower than float32; torchvision's
-        # detection ops are not all autocast-ready on CPU, so Mask R-CNN stays in float32 there.
-        return "bf16-mixed" if native_bf16() and not instance else "32-true"
+        # bfloat16 on a CPU without native support is emulated and slower than float32.
+        return "bf16-mixed" if native_bf16() else "32-true"
     if name not in PRECISIONS:
         raise ParameterError(f"unknown precision '{value}'; use auto, 32, bf16 or 16")
     if name == "16" and not use_gpu:
