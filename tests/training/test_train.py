@@ -241,3 +241,18 @@ def test_gpu_training_in_mixed_precision_learns_resumes_and_predicts(tmp_path):
     cpu = Predictor.load(result.best_checkpoint, device="cpu").predict_probs(image)
     gpu = Predictor.load(result.best_checkpoint, device="cuda").predict_probs(image)
     np.testing.assert_allclose(gpu, cpu, atol=1e-4)
+
+
+def test_max_minutes_counts_the_time_before_a_resume(tmp_path):
+    data = disks(8, 32)
+    first = train(data, tmp_path / "run", epochs=4, max_minutes=60, **FAST)
+
+    def elapsed(path):
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        timer = next(v for k, v in ckpt["callbacks"].items() if k.startswith("Timer"))
+        return timer["time_elapsed"]["train"]
+
+    before = elapsed(first.last_checkpoint)
+    again = train(data, tmp_path / "run", epochs=5, resume=True)
+    # The resumed run's Timer starts from the 4 epochs before it, not from zero (one epoch).
+    assert again.epochs_run == 5 and elapsed(again.last_checkpoint) > before > 0
