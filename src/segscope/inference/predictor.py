@@ -141,7 +141,7 @@ class Predictor:
         if backend not in BACKENDS:
             raise ParameterError(f"unknown backend '{backend}'; use one of {', '.join(BACKENDS)}")
         if backend == "onnx":
-            if device not in ("auto", "cpu"):
+            if str(device).strip().lower() not in ("auto", "cpu"):
                 raise ParameterError(
                     f"--device {device}: the onnx backend runs on the CPU; use --backend torch on a GPU"
                 )
