@@ -251,7 +251,8 @@ def main() -> None:
 
     threads = _threads(args.threads)
     torch.set_num_threads(threads)
-    decoder = _model_kwargs(args)["decoder_channels"]
+    model_kwargs = _model_kwargs(args)
+    decoder = model_kwargs["decoder_channels"]
     t0, c0 = time.perf_counter(), _cpu_seconds()
     ds = load_dataset(args.data)
     by_num = sorted(ds, key=lambda s: int(s.id))
@@ -265,7 +266,7 @@ def main() -> None:
             val=val_part,
             model="unet",
             encoder=args.encoder,
-            model_kwargs=_model_kwargs(args),
+            model_kwargs=model_kwargs,
             epochs=args.epochs,
             repeat=args.repeat,
             batch_size=args.batch_size,

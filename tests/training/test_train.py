@@ -171,9 +171,8 @@ def test_precision_names_and_errors(monkeypatch):
     train_module = importlib.import_module("segscope.training.train")
     pick = train_module._precision
     assert pick("auto", use_gpu=True, instance=False) == "16-mixed"
-    assert (
-        pick("auto", use_gpu=True, instance=True) == "32-true"
-    )  # Mask R-CNN: float32, as torchvision's references
+    # Mask R-CNN: float32, as torchvision's detection references.
+    assert pick("auto", use_gpu=True, instance=True) == "32-true"
     assert pick("16", use_gpu=True, instance=True) == "16-mixed"  # mixed precision on request
     assert pick("32", use_gpu=False, instance=False) == "32-true"
     assert pick("bf16", use_gpu=False, instance=False) == "bf16-mixed"

@@ -280,7 +280,7 @@ def register(app: typer.Typer) -> None:
             overwrite=overwrite,
             model_path=str(model),
         )
-        on = getattr(predictor, "device", None) or predictor.info.get("device", "cpu")
+        on = predictor.info.get("device", "cpu")  # ONNX runs on the CPU
         Console().print(f"predicted {n} images with {predictor.backend} on {on} -> {out}")
         if into:
             from segscope.catalog import Catalog

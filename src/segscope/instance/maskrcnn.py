@@ -321,7 +321,7 @@ class InstancePredictor:
         self.mask_threshold = mask_threshold
         self.device = device
         self.backend = "torch"
-        self.info = {**(info or {}), "task": "instance"}
+        self.info = {**(info or {}), "task": "instance", "device": device}
 
     @property
     def class_map(self) -> ClassMap:
