@@ -32,11 +32,15 @@ def test_train_predict_evaluate(tmp_path, capsys, monkeypatch):
         capsys,
     )
     assert "trained 2 epochs" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(run), str(data), "--out", str(tmp_path / "p2"), "--tta-mode", "turn"])
+    assert exc.value.code != 0 and "unknown TTA mode 'turn'" in capsys.readouterr().err
+    assert not (tmp_path / "p2").exists()
     out = _run(["predict", str(run), str(data), "--out", str(pred), "--tta"], capsys)
     assert "predicted 12 images with torch" in out
     run_info = json.loads((pred / "run.json").read_text())
     assert run_info["method"] == "model" and run_info["complete"] and run_info["num_images"] == 12
-    assert run_info["params"]["tta"] is True and "segscope_version" in run_info
+    assert run_info["params"]["tta"] == "flip" and "segscope_version" in run_info
     assert (pred / "classes.yaml").is_file() and len(list((pred / "overlays").glob("*.png"))) == 12
 
     _run(["evaluate", str(data), str(pred), "--task", "semantic", "--json", str(tmp_path / "e.json")], capsys)

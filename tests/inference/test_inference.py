@@ -79,7 +79,10 @@ def test_memmap_and_batches_give_the_same_result(model_file, tmp_path):
         pred.predict_probs(image, tile=48, overlap=48)
 
 
-def test_flip_tta_of_a_flip_invariant_model_is_unchanged():
+@pytest.mark.parametrize("tta", [True, "flip", "hflip", "d4"])
+def test_tta_of_a_pixelwise_model_is_unchanged(tta):
+    # A per-pixel model commutes with flips and turns, so every TTA mode must map each output
+    # back onto its own pixels; a non-square image checks the quarter turns' inverse.
     def fn(x):
         m = x.mean(axis=1, keepdims=True)
         return np.concatenate([m, 1 - m], axis=1)
@@ -87,9 +90,31 @@ def test_flip_tta_of_a_flip_invariant_model_is_unchanged():
     image = np.random.default_rng(0).random((20, 30)).astype(np.float32)
     pre = Preprocessing(1, (0.0,), (1.0,))
     p = Predictor(fn, pre, num_classes=2)
-    np.testing.assert_allclose(p.predict_probs(image, tta=True), p.predict_probs(image), atol=1e-6)
+    np.testing.assert_allclose(p.predict_probs(image, tta=tta), p.predict_probs(image), atol=1e-6)
     probs = sliding_window(image, fn, num_classes=2, tile=8, overlap=2, prepare=pre.apply)
     np.testing.assert_allclose(probs[:, :, 0], image, atol=1e-6)
+
+
+def test_tta_modes_average_the_transforms_they_name():
+    # A model that answers "how far down am I" (row / (H - 1)) whatever the input: its TTA
+    # average shows which transforms each mode applied. Up-down flips turn the ramp r into 1 - r;
+    # quarter turns make it a column ramp.
+    def fn(x):
+        h, w = x.shape[-2:]
+        ramp = np.broadcast_to(np.linspace(0, 1, h, dtype=np.float32)[:, None], (h, w))
+        r = np.broadcast_to(ramp, (x.shape[0], 1, h, w))
+        return np.concatenate([r, 1 - r], axis=1)
+
+    pre = Preprocessing(1, (0.0,), (1.0,))
+    p = Predictor(fn, pre, num_classes=2)
+    image = np.zeros((16, 16), np.float32)
+    r = np.broadcast_to(np.linspace(0, 1, 16, dtype=np.float32)[:, None], (16, 16))
+    np.testing.assert_allclose(p.predict_probs(image, tta="hflip")[..., 0], r, atol=1e-6)
+    np.testing.assert_allclose(p.predict_probs(image, tta="flip")[..., 0], (2 * r + 1 - r) / 3, atol=1e-6)
+    np.testing.assert_allclose(p.predict_probs(image, tta="d4")[..., 0], 0.5, atol=1e-6)
+    np.testing.assert_allclose(p.predict_probs(image, tta="none")[..., 0], r, atol=1e-6)
+    with pytest.raises(ParameterError, match="unknown TTA mode 'rot'; use one of flip, hflip, d4"):
+        p.predict_probs(image, tta="rot")
 
 
 def test_onnx_export_parity_and_metadata(model_file, tmp_path):

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from segscope.cli.catalog import WORKSPACE_HELP
+from segscope.cli.models import TTA_MODE_HELP
 
 CATALOG_HELP = "Store the result in the workspace under this dataset name (see `segscope add`)."
 
@@ -310,7 +311,8 @@ def select_cmd(
     ),
     overlap: int = typer.Option(64, "--overlap", help="--model: tile overlap in pixels."),
     batch_size: int = typer.Option(4, "--batch-size", help="--model: tiles per forward pass."),
-    tta: bool = typer.Option(False, "--tta", help="--model: average with flipped inputs."),
+    tta: bool = typer.Option(False, "--tta", help="--model: average with flipped inputs (see --tta-mode)."),
+    tta_mode: str | None = typer.Option(None, "--tta-mode", help="--model: " + TTA_MODE_HELP),
     threads: int | None = typer.Option(None, "--threads", help="--model: CPU threads."),
     reduce: str = typer.Option("topk", "--reduce", help="Per-image roll-up: mean or topk."),
     top_k: float = typer.Option(0.1, "--top-k", help="Share of most uncertain pixels for --reduce topk."),
@@ -352,7 +354,7 @@ def select_cmd(
         sel, info = select_with_model(
             ds, model, budget=budget, out=out, strategy=strategy, labelled=sorted(done), embeddings=emb_rows,
             backend=backend, reduce=reduce, top_k=top_k, tile=tile, overlap=overlap, batch_size=batch_size,
-            tta=tta, threads=threads, seed=seed, overwrite=overwrite,
+            tta=tta_mode or tta, threads=threads, seed=seed, overwrite=overwrite,
         )  # fmt: skip
         Console().print(
             f"selected {len(sel.ids)} of {len(ds.ids) - len(done & set(ds.ids))} ({sel.strategy}, predicted "

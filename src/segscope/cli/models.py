@@ -13,6 +13,11 @@ import typer
 from segscope.cli.catalog import WORKSPACE_HELP
 from segscope.errors import ParameterError
 
+TTA_MODE_HELP = (
+    "flip (the default with --tta: left-right and up-down flips), hflip (left-right only, for "
+    "labels that know up from down), or d4 (the 8 flips and quarter turns); implies --tta."
+)
+
 
 def _model_args(items: list[str]) -> dict[str, object]:
     import yaml
@@ -204,7 +209,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         overlap: int = 64,
         batch_size: int = 4,
-        tta: Annotated[bool, typer.Option("--tta", help="Average with flipped inputs.")] = False,
+        tta: Annotated[
+            bool, typer.Option("--tta", help="Average with flipped inputs (see --tta-mode).")
+        ] = False,
+        tta_mode: Annotated[str | None, typer.Option(help=TTA_MODE_HELP)] = None,
         probs_dtype: Annotated[str, typer.Option(help="float32 or float16.")] = "float32",
         no_probs: Annotated[bool, typer.Option("--no-probs", help="Do not save probabilities.")] = False,
         no_overlays: Annotated[bool, typer.Option("--no-overlays", help="Do not save overlays.")] = False,
@@ -259,9 +267,11 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from segscope.inference import predict_dataset
+        from segscope.inference.predictor import resolve_tta
         from segscope.instance import load_predictor
         from segscope.training import open_dataset
 
+        tta_value = resolve_tta(tta_mode or tta) or False  # a wrong mode fails before the model loads
         predictor = load_predictor(
             model, task=task, backend=backend, threads=threads, device=device, **_model_args(param)
         )
@@ -273,7 +283,7 @@ def register(app: typer.Typer) -> None:
             tile=tile,
             overlap=overlap,
             batch_size=batch_size,
-            tta=tta,
+            tta=tta_value,
             save_probs=not no_probs,
             probs_dtype=probs_dtype,
             overlays=not no_overlays,

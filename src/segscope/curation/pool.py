@@ -77,7 +77,7 @@ def predict_pool(
     tile: int | None = None,
     overlap: int = 64,
     batch_size: int = 4,
-    tta: bool = False,
+    tta: bool | str = False,
 ) -> PoolPredictions:
     """Predict the images ``ids`` of ``dataset`` and score each by :func:`acquisition_score`.
 
@@ -132,7 +132,7 @@ def select_with_model(
     tile: int | None = None,
     overlap: int = 64,
     batch_size: int = 4,
-    tta: bool = False,
+    tta: bool | str = False,
     threads: int | None = None,
     seed: int = 0,
     overwrite: bool = False,

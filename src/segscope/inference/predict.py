@@ -7,7 +7,7 @@ import os
 from segscope.core.dataset import Dataset
 from segscope.errors import ParameterError
 from segscope.formats.predictions import PredictionWriter
-from segscope.inference.predictor import Predictor
+from segscope.inference.predictor import Predictor, resolve_tta
 from segscope.utils.progress import progress
 
 __all__ = ["predict_dataset"]
@@ -21,7 +21,7 @@ def predict_dataset(
     tile: int | None = None,
     overlap: int = 64,
     batch_size: int = 4,
-    tta: bool = False,
+    tta: bool | str = False,
     save_probs: bool = True,
     probs_dtype: str = "float32",
     overlays: bool = True,
@@ -37,6 +37,7 @@ def predict_dataset(
     """
     if probs_dtype not in ("float32", "float16"):
         raise ParameterError(f"probs dtype '{probs_dtype}' must be float32 or float16")
+    tta = resolve_tta(tta) or False
     run_info = {
         "method": "model",
         "model": model_path,

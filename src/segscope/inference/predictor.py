@@ -1,7 +1,7 @@
 """Predictors: a trained model (torch or ONNX Runtime) + its preprocessing -> :class:`Prediction`.
 
 Both backends share the same NumPy path: preprocessing per tile, padding to the encoder's
-stride, optional flip TTA and sliding-window blending; only the batch call differs.
+stride, optional flip/turn TTA and sliding-window blending; only the batch call differs.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from segscope.errors import FormatError, ParameterError
 from segscope.inference.tiling import sliding_window
 from segscope.models.preprocessing import Preprocessing
 
-__all__ = ["Predictor", "BACKENDS", "ONNX_METADATA_KEY"]
+__all__ = ["Predictor", "BACKENDS", "ONNX_METADATA_KEY", "TTA_MODES", "resolve_tta"]
 
 BACKENDS = ("torch", "onnx")
+TTA_MODES = ("flip", "hflip", "d4")
 ONNX_METADATA_KEY = "segscope"
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
@@ -46,14 +47,61 @@ def _pad_to(fn: BatchFn, divisor: int) -> BatchFn:
     return run
 
 
-def _flip_tta(fn: BatchFn) -> BatchFn:
-    """Average the probabilities of the input, its horizontal and its vertical flip."""
+def resolve_tta(tta: bool | str | None) -> str | None:
+    """The TTA mode of ``tta``: ``None`` for no TTA, else one of :data:`TTA_MODES` (``True`` is ``flip``).
+
+    Raises
+    ------
+    ParameterError
+        If ``tta`` is a string that names no mode.
+    """
+    if tta is None or tta is False or (isinstance(tta, str) and tta.lower() == "none"):
+        return None
+    if tta is True:
+        return "flip"
+    mode = str(tta).lower()
+    if mode not in TTA_MODES:
+        raise ParameterError(f"unknown TTA mode '{tta}'; use one of {', '.join(TTA_MODES)} (or none)")
+    return mode
+
+
+def _dihedral(turns: int, flip: bool) -> tuple[Callable[[np.ndarray], np.ndarray], ...]:
+    """(forward, inverse) of ``turns`` quarter turns then an optional left-right flip, on (N, C, H, W)."""
+
+    def forward(a: np.ndarray) -> np.ndarray:
+        a = np.rot90(a, turns, axes=(2, 3))
+        return a[..., ::-1] if flip else a
+
+    def inverse(a: np.ndarray) -> np.ndarray:
+        return np.rot90(a[..., ::-1] if flip else a, -turns, axes=(2, 3))
+
+    return forward, inverse
+
+
+# The transforms each TTA mode adds to the input itself; a half turn then a left-right flip is
+# the up-down flip.
+_TTA_TRANSFORMS = {
+    "flip": [(0, True), (2, True)],
+    "hflip": [(0, True)],
+    "d4": [(k, f) for k in range(4) for f in (False, True) if (k, f) != (0, False)],
+}
+
+
+def _tta(fn: BatchFn, mode: str) -> BatchFn:
+    """Average the probabilities over the transforms of ``mode`` (see :data:`TTA_MODES`).
+
+    ``flip``: the input, its horizontal and its vertical flip. ``hflip``: the input and its
+    horizontal flip, for labels that know up from down (driving scenes; masks drawn a fraction
+    of a pixel off their images, as ISBI 2012's are). ``d4``: the 8 flips and quarter turns.
+    Each output is mapped back by the inverse transform before averaging.
+    """
+    pairs = [_dihedral(turns, flip) for turns, flip in _TTA_TRANSFORMS[mode]]
 
     def run(x: np.ndarray) -> np.ndarray:
         out = fn(x).astype(np.float32)
-        out += fn(np.ascontiguousarray(x[:, :, :, ::-1]))[:, :, :, ::-1]
-        out += fn(np.ascontiguousarray(x[:, :, ::-1, :]))[:, :, ::-1, :]
-        return out / 3.0
+        for forward, inverse in pairs:
+            out += inverse(fn(np.ascontiguousarray(forward(x))))
+        return out / (len(pairs) + 1)
 
     return run
 
@@ -205,18 +253,22 @@ class Predictor:
         tile: int | None = None,
         overlap: int = 64,
         batch_size: int = 4,
-        tta: bool = False,
+        tta: bool | str = False,
         memmap_dir: str | Path | None = None,
     ) -> np.ndarray:
         """``(H, W, K) float32`` probabilities of a raw ``(H, W[, C])`` image.
 
         ``tile=None`` runs the whole image at once; ``tile=512`` slides 512x512 windows with
         ``overlap`` pixels of Gaussian-blended overlap, ``batch_size`` tiles per call.
+        ``tta`` averages over flipped (and turned) copies of each tile: ``True`` or ``"flip"``
+        (horizontal and vertical flips), ``"hflip"`` (left-right only) or ``"d4"`` (8 flips
+        and quarter turns); use only transforms the model was trained to be invariant to.
         """
         image = np.asarray(image)
         fn = _pad_to(self._raw_fn, self.divisor)
-        if tta:
-            fn = _flip_tta(fn)
+        mode = resolve_tta(tta)
+        if mode:
+            fn = _tta(fn, mode)
         size = tile or max(image.shape[:2])
         return sliding_window(
             image,
