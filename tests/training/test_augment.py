@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -24,6 +26,23 @@ def test_strong_preset_keeps_masks_valid_and_warps_them():
         for o in outs
     ]
     assert not all(straight)
+
+
+def test_example_strong_hflip_pipeline_is_strong_without_up_down_changes():
+    # examples/augment/strong-hflip.yaml (the ISBI benchmark's pipeline): the strong preset less
+    # the transforms that mirror an up-down label offset, and never an up-down mirrored mask.
+    path = Path(__file__).resolve().parents[2] / "examples" / "augment" / "strong-hflip.yaml"
+    names = [type(t).__name__ for t in make_augmentation(path).transforms[0].transforms]
+    strong = [type(t).__name__ for t in make_augmentation("strong").transforms]
+    assert names == [n for n in strong if n not in ("VerticalFlip", "RandomRotate90")]
+    image = np.zeros((32, 32, 1), np.float32)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[:4] = 1  # a band along the top edge stays at the top (warps move it by a few pixels only)
+    transform = make_augmentation(path)
+    transform.set_random_seed(0)
+    for _ in range(20):
+        out = transform(image=image, mask=mask)["mask"]
+        assert (out[:8] == 1).mean() > (out[24:] == 1).mean()
 
 
 def test_unknown_preset_lists_strong():
