@@ -146,3 +146,23 @@ def test_pred_or_model_exactly_one(tmp_path, capsys):
     assert "missing-run" in err and "no such model file or run dir" in err
     err = _fails([*base, "--model", str(tmp_path / "run"), "--strategy", "entropy+diversty"], capsys)
     assert "did you mean 'entropy-diversity'" in err
+
+
+def test_tta_mode_scores_with_that_mode_and_a_wrong_one_fails_first(case, capsys):
+    from segscope.curation import acquisition_score
+    from segscope.inference import Predictor
+
+    root, data, model = case["root"], case["data"], case["model"]
+    err = _fails(["select", str(data), "--model", str(model), "--strategy", "entropy", "--budget", "2",
+                  "--tta-mode", "turn", "--out", str(root / "bad")], capsys)  # fmt: skip
+    assert "unknown TTA mode 'turn'" in err and not (root / "bad").exists()
+    _ok(["select", str(data), "--model", str(model), "--strategy", "entropy", "--budget", "2",
+         "--tta-mode", "hflip", "--out", str(root / "h")])  # fmt: skip
+    sel = json.loads((root / "h" / "selection.json").read_text())
+    assert sel["params"]["tta"] == "hflip"
+    predictor, pool = Predictor.load(model, device="cpu"), load_dataset(data)
+    sid = case["ids"][0]
+    expected = acquisition_score(predictor.predict(pool[sid].image, tta="hflip").probs, reduce="topk")
+    assert sel["scores"][sid] == pytest.approx(expected, abs=1e-6)
+    plain = acquisition_score(predictor.predict(pool[sid].image).probs, reduce="topk")
+    assert abs(expected - plain) > 1e-6  # the mode changed what was scored

@@ -175,8 +175,10 @@ def select_with_model(
     """
     from segscope.curation.embeddings import embed_images
     from segscope.inference import Predictor
+    from segscope.inference.predictor import resolve_tta
 
     strategy = canonical_strategy(strategy)
+    tta = resolve_tta(tta) or False  # a wrong mode fails before the model loads
     measure = strategy_measure(strategy)
     done = set(labelled) & set(dataset.ids)
     ids = [i for i in dataset.ids if i not in done]
