@@ -137,6 +137,11 @@ def analyse(checkpoint: Path, data: Path, tta: str) -> None:
         f"| edge pixels: share of the image / share wrong | {edge_pixels / n:.1%} / {on_edge / edge_pixels:.1%} |"
     )
     print(f"| other pixels wrong | {(wrong - on_edge) / (n - edge_pixels):.1%} |")
+    for i in test:
+        print(
+            f"| slice {i}: error / membrane share in the mask / predicted | {error(range(i, i + 1)):.4f} / "
+            f"{masks[i].mean():.1%} / {(probs[i] >= 0.5).mean():.1%} |"
+        )
     # ISBI's masks sit about half a pixel above the membranes in their images. A model trained with up-down flips
     # or quarter turns (or averaged over them at test time) cannot learn that, since each mirrors
     # the offset; it then scores better with its output moved up. One that learnt it scores best

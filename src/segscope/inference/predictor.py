@@ -24,7 +24,6 @@ from segscope.models.preprocessing import Preprocessing
 __all__ = ["Predictor", "BACKENDS", "ONNX_METADATA_KEY", "TTA_MODES", "resolve_tta"]
 
 BACKENDS = ("torch", "onnx")
-TTA_MODES = ("flip", "hflip", "d4")
 ONNX_METADATA_KEY = "segscope"
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
@@ -85,6 +84,7 @@ _TTA_TRANSFORMS = {
     "hflip": [(0, True)],
     "d4": [(k, f) for k in range(4) for f in (False, True) if (k, f) != (0, False)],
 }
+TTA_MODES = tuple(_TTA_TRANSFORMS)
 
 
 def _tta(fn: BatchFn, mode: str) -> BatchFn:
