@@ -48,7 +48,9 @@ def make_augmentation(spec: str | Path | None, *, crop: int | None = None, ignor
     """An ``albumentations.Compose`` for ``spec``: ``default``, ``light``, ``strong``, ``none`` or a YAML file.
 
     ``strong`` adds elastic / grid / affine warps and brightness, contrast and gamma changes to
-    flips and 90-degree rotations (for microscopy, e.g. ISBI membranes).
+    flips and 90-degree rotations (for microscopy, e.g. ISBI membranes). A YAML file may also name
+    ``segscope.training.transforms.VerticalFlipKeepOffset``, an up-down flip for masks drawn a
+    fixed distance above or below their images.
 
     ``crop`` adds a random ``crop x crop`` crop (padding with ignore where the image is smaller)
     after the preset; a YAML pipeline is used as written (saved with ``A.save(..., data_format="yaml")``).
@@ -64,6 +66,8 @@ def make_augmentation(spec: str | Path | None, *, crop: int | None = None, ignor
             raise ParameterError(
                 f"augmentation file {path} not found; give a preset ({', '.join(AUGMENT_PRESETS)})"
             )
+        import segscope.training.transforms  # noqa: F401 - so that a file can name VerticalFlipKeepOffset
+
         try:
             loaded = A.load(path, data_format="json" if path.suffix == ".json" else "yaml")
         except Exception as exc:  # noqa: BLE001 - any parse error becomes one line
