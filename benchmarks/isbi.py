@@ -37,7 +37,9 @@ import os
 import resource
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isbi2012_membrane"
 # The strong preset without quarter turns and with up-down flips that move the mask one row up:
@@ -84,12 +86,12 @@ def _threads(value: str) -> int:
     return cores if os.getloadavg()[0] < cores - 0.5 else 1
 
 
-def _shifted_image(load: object, dy: float) -> object:
+def _shifted_image(load: Callable[[], Any], dy: float) -> Any:
     """The image of ``load()`` moved ``dy`` pixels down (negative: up), cubic spline, back in its dtype."""
     import numpy as np
     from scipy import ndimage as ndi
 
-    image = load()  # type: ignore[operator]
+    image = load()
     moved = ndi.shift(image.astype(np.float32), (dy, 0) + (0,) * (image.ndim - 2), order=3, mode="nearest")
     if np.issubdtype(image.dtype, np.integer):
         info = np.iinfo(image.dtype)

@@ -30,6 +30,8 @@ def test_flipped_mask_moves_and_the_uncovered_row_is_ignore():
     out = VerticalFlipKeepOffset(mask_shift=-1, p=1.0)(image=image, mask=mask)
     np.testing.assert_array_equal(out["image"][:, 0, 0], [3, 2, 1, 0])
     np.testing.assert_array_equal(out["mask"][:, 0], [2, 1, 0, 255])
+    several = VerticalFlipKeepOffset(mask_shift=-1, p=1.0)(image=image, masks=[mask, mask])["masks"]
+    np.testing.assert_array_equal(np.asarray(several)[:, :, 0], [[2, 1, 0, 255]] * 2)
     down = VerticalFlipKeepOffset(mask_shift=2, fill_mask=9, p=1.0)(image=image, mask=mask)
     np.testing.assert_array_equal(down["mask"][:, 0], [9, 9, 3, 2])
     plain = A.VerticalFlip(p=1.0)(image=image, mask=mask)

@@ -24,11 +24,12 @@ __all__ = ["VerticalFlipKeepOffset"]
 class VerticalFlipKeepOffset(A.VerticalFlip):
     """An up-down flip whose mask then moves ``mask_shift`` rows (negative: up).
 
-    ISBI 2012's membrane masks sit about half a pixel above the membranes in their images. A
-    plain up-down flip puts them half a pixel below, so a model trained with it sees both and
-    learns neither; moving the flipped mask one row up (``mask_shift=-1``) restores the offset
-    that the unflipped slices teach. The uncovered row of the mask is ``fill_mask`` (the ignore
-    index). Images flip as usual; bounding boxes and keypoints are not moved.
+    ISBI 2012's membrane masks sit about 0.6 pixels above the membranes in their images. A
+    plain up-down flip puts them below, so a model trained with it sees both and learns
+    neither; moving the flipped mask one row up (``mask_shift=-1``) puts it about 0.4 pixels
+    above again, close to the offset that the unflipped slices teach. The uncovered row of the
+    mask is ``fill_mask`` (the ignore index). Images flip as usual; ``mask`` and ``masks``
+    targets move; bounding boxes and keypoints are not moved.
 
     Parameters
     ----------
