@@ -206,6 +206,25 @@ def analyse(checkpoint: Path, data: Path, tta: str, align_shift: float = 0.0) ->
     print(
         f"| mask move (pixels, + down) with the lowest mean intensity under it | {grid[int(np.argmin(means))]:+.1f} |"
     )
+    from segscope.training.transforms import VerticalFlipKeepOffset
+
+    flip = VerticalFlipKeepOffset(mask_shift=-1, p=1.0)
+    flipped = [flip(image=images[i], mask=masks[i].astype(np.uint8)) for i in images]
+    means = [
+        np.mean([ndi.shift(f["image"], (-dy, 0), order=3)[f["mask"] == 1].mean() for f in flipped])
+        for dy in grid
+    ]
+    print(f"| the same after VerticalFlipKeepOffset(mask_shift=-1) | {grid[int(np.argmin(means))]:+.1f} |")
+    # Up-down flipped views, mapped back, then moved one row up to the labels' side of the
+    # membrane: test-time averaging for a model trained with strong-vflip-offset.yaml.
+    both = []
+    aligned = {int(s.id): s for s in _align(ds, align_shift)}
+    for i in test:
+        image = aligned[i].image
+        back = predictor.predict_probs(np.ascontiguousarray(image[::-1]), tta=tta)[::-1, :, membrane]
+        up = np.concatenate([back[1:], back[-1:]], axis=0)
+        both.append(np.mean(((probs[i] + up) / 2 >= 0.5) != masks[i]))
+    print(f"| test error, averaged with up-down flipped views moved one row up | {np.mean(both):.4f} |")
 
 
 def fit_one(slice_id: int, args: argparse.Namespace) -> None:
