@@ -255,3 +255,44 @@ def test_max_minutes_counts_the_time_before_a_resume(tmp_path):
     again = train(data, tmp_path / "run", epochs=5, resume=True)
     # The resumed run's Timer starts from the 4 epochs before it, not from zero (one epoch).
     assert again.epochs_run == 5 and elapsed(again.last_checkpoint) > before > 0
+
+
+def test_ema_checkpoints_hold_the_averaged_weights_and_resume_keeps_both(tmp_path):
+    """--ema: validation and the checkpoints' state_dict (what Predictor loads) are the averaged
+    weights; the raw weights travel beside them, so --resume continues both."""
+    from segscope.inference import Predictor
+    from segscope.metrics.semantic import ConfusionMatrix
+
+    data = disks(16, 32)
+    with pytest.raises(ParameterError, match="ema 1.5 must be a decay in"):
+        train(data, tmp_path / "bad", epochs=1, ema=1.5, **FAST)
+    result = train(data, tmp_path / "run", epochs=2, lr=1e-2, ema=0.9, **FAST)
+    ckpt = torch.load(result.last_checkpoint, map_location="cpu", weights_only=False)
+    averaged, raw = ckpt["state_dict"], ckpt["current_model_state"]
+    assert averaged.keys() == raw.keys()
+    key = next(k for k in averaged if k.endswith("weight") and averaged[k].ndim == 4)
+    assert not torch.equal(averaged[key], raw[key])  # 2 epochs of steps at lr 1e-2 move the raw weights
+    # The validation score of the last epoch is that of the averaged weights, which Predictor loads.
+    cm = ConfusionMatrix(2)
+    predictor = Predictor.load(result.last_checkpoint)
+    for sample in data.split("val"):
+        cm.update(sample.mask, predictor.predict(sample.image).mask)
+    assert float(_rows(tmp_path / "run")[-1]["val_miou"]) == pytest.approx(
+        float(cm.compute()["mean_iou"]), abs=1e-6
+    )
+    again = train(data, tmp_path / "run", epochs=3, resume=True)
+    later = torch.load(again.last_checkpoint, map_location="cpu", weights_only=False)
+    assert (
+        again.epochs_run == 3
+        and later["averaging_state"]["n_averaged"] > ckpt["averaging_state"]["n_averaged"]
+    )
+
+
+def test_ema_average_ramps_its_decay_up():
+    from segscope.training.train import _ema_callback
+
+    average = _ema_callback(0.99)._kwargs["avg_fn"]
+    a, c = torch.zeros(3), torch.ones(3)
+    # After 1 update the decay is 2/11: the average moves 9/11 of the way; after 1000, 0.99 caps it.
+    torch.testing.assert_close(average(a, c, torch.tensor(1)), torch.full((3,), 9 / 11))
+    torch.testing.assert_close(average(a, c, torch.tensor(1000)), torch.full((3,), 0.01))

@@ -117,6 +117,13 @@ def register(app: typer.Typer) -> None:
         patience: Annotated[
             int | None, typer.Option(help="Early stopping after N epochs without progress.")
         ] = None,
+        ema: Annotated[
+            float | None,
+            typer.Option(
+                help="Exponential moving average of the weights with this decay (e.g. 0.99); "
+                "validation, checkpoints and prediction use the averaged weights."
+            ),
+        ] = None,
         max_minutes: Annotated[
             float | None,
             typer.Option(
@@ -183,6 +190,7 @@ def register(app: typer.Typer) -> None:
             boundary_width=boundary_width,
             seed=seed,
             patience=patience,
+            ema=ema,
             max_minutes=max_minutes,
             num_workers=workers,
             accelerator=accelerator,

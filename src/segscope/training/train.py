@@ -59,6 +59,11 @@ class TrainConfig:
     repeat: int = 1
     seed: int = 0
     patience: int | None = None
+    #: Keep an exponential moving average of the weights with this decay (e.g. 0.99; ``None``:
+    #: off). Validation, ``best.ckpt``, ``last.ckpt`` and so prediction use the averaged weights;
+    #: the raw ones stay in each checkpoint for ``--resume``. The decay ramps up as
+    #: ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so short runs forget their start.
+    ema: float | None = None
     #: Stop at the end of the first epoch that ends after this many minutes of training (a
     #: resumed run counts the time before the interruption); the schedule still spans ``epochs``.
     max_minutes: float | None = None
@@ -250,6 +255,8 @@ def train(
         setattr(cfg, key, value)
     if cfg.max_minutes is not None and not cfg.max_minutes > 0:
         raise ParameterError(f"max_minutes {cfg.max_minutes} must be > 0 (or None for no time limit)")
+    if cfg.ema is not None and not 0 < cfg.ema < 1:
+        raise ParameterError(f"ema {cfg.ema} must be a decay in (0, 1), e.g. 0.99 (or None for no averaging)")
     if cfg.devices is not None and cfg.devices < 1:
         raise ParameterError(f"devices {cfg.devices} must be >= 1 (GPUs, or CPU processes)")
     run_dir = Path(out)
@@ -366,6 +373,8 @@ def train(
         run_dir / "metrics.csv", _MetricsCSV.INSTANCE_FIELDS if instance else _MetricsCSV.FIELDS
     )
     callbacks: list[Any] = [best_cb, last_cb, metrics_cb]
+    if cfg.ema is not None:
+        callbacks.append(_ema_callback(cfg.ema))
     if cfg.patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=cfg.patience))
     if cfg.max_minutes:
@@ -426,6 +435,22 @@ def train(
         mlflow_run_id=run_id,
         monitor=monitor,
     )
+
+
+def _ema_callback(decay: float) -> Any:
+    """Lightning's ``WeightAveraging`` keeping an exponential moving average of every weight and buffer.
+
+    The decay ramps up with the number of updates ``n`` as ``min(decay, (1 + n) / (10 + n))``
+    (TensorFlow's ``ExponentialMovingAverage(num_updates=...)``): a plain EMA of a run with a few
+    hundred steps would still hold much of its random initialisation at the end.
+    """
+    from lightning.pytorch.callbacks import WeightAveraging
+
+    def average(averaged: Any, current: Any, num_averaged: Any) -> Any:
+        d = min(decay, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
+        return averaged + (current - averaged) * (1.0 - d)
+
+    return WeightAveraging(avg_fn=average)
 
 
 @contextlib.contextmanager
