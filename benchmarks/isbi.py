@@ -311,6 +311,13 @@ def main() -> None:
     )
     ap.add_argument("--loss", default="ce+dice")
     ap.add_argument(
+        "--ema",
+        type=float,
+        default=None,
+        metavar="DECAY",
+        help="exponential moving average of the weights (segscope train --ema), e.g. 0.99",
+    )
+    ap.add_argument(
         "--threads",
         default="auto",
         help="torch threads; auto: all cores on an idle machine, 1 when others already load it "
@@ -384,6 +391,7 @@ def main() -> None:
             crop=args.crop,
             augment=args.augment,
             loss=args.loss,
+            ema=args.ema,
             precision=args.precision,
             max_minutes=args.max_minutes or None,
             num_workers=args.workers,
@@ -417,6 +425,7 @@ def main() -> None:
             "lr": args.lr,
             "augment": args.augment,
             "loss": args.loss,
+            "ema": args.ema,
             "tta": args.tta,
             "align_shift": args.align_shift,
             "threads": threads,
