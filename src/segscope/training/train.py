@@ -447,7 +447,9 @@ def _ema_callback(decay: float) -> Any:
     from lightning.pytorch.callbacks import WeightAveraging
 
     def average(averaged: Any, current: Any, num_averaged: Any) -> Any:
-        d = min(decay, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
+        # Tensor arithmetic, no float(): on a GPU that would wait for the device at every tensor.
+        n = num_averaged.float()
+        d = ((1.0 + n) / (10.0 + n)).clamp(max=decay)
         return averaged + (current - averaged) * (1.0 - d)
 
     return WeightAveraging(avg_fn=average)
