@@ -14,8 +14,10 @@ flip would put them below; elastic/grid/affine warps; brightness/contrast/gamma:
 preset less its quarter turns, which would turn the offset sideways), cross-entropy + Dice,
 AdamW with a cosine schedule over 50 epochs, batch 8, training stopped after the epoch that
 passes 28 minutes (--max-minutes; 0 for no cap), torch threads by load (--threads), left-right
-flip TTA at test time (--tta hflip). --align-shift -0.6 instead moves every image 0.6 pixels up
-so that it lines up with its mask, which lets --augment strong and --tta d4 keep the labels.
+flip TTA at test time (--tta hflip; --tta flip --tta-vflip-shift -1 adds the up-down flipped
+view moved one row up, to match the training flip). --align-shift -0.6 instead moves every
+image 0.6 pixels up so that it lines up with its mask, which lets --augment strong and --tta d4
+keep the labels.
 Until 2026-11-28 the defaults used examples/augment/strong-hflip.yaml (no up-down flips: 0.0727
 and 0.0752); until 2026-11-27 a ResNet-18 with a slim decoder (128, 64, 32, 16, 16) for 90
 epochs, no time cap, the ``strong`` preset and flip TTA.
@@ -127,7 +129,7 @@ def _model_kwargs(args: argparse.Namespace) -> dict[str, object]:
     return {"encoder_depth": len(decoder), "decoder_channels": decoder, **full_res}
 
 
-def analyse(checkpoint: Path, data: Path, tta: str, align_shift: float = 0.0) -> None:
+def analyse(checkpoint: Path, data: Path, tta: str, align_shift: float = 0.0, vflip_shift: int = 0) -> None:
     """Where a trained model's errors are: train/val/test pixel error, a membrane threshold chosen
     on the validation slices, the best one threshold could do on each test slice, how many
     wrong pixels sit on ground-truth membrane edges, and whether the labels sit off the images."""
@@ -142,7 +144,9 @@ def analyse(checkpoint: Path, data: Path, tta: str, align_shift: float = 0.0) ->
     membrane = 0  # class 0 of the ISBI masks (stored value 0)
     probs, masks = {}, {}
     for sample in sorted(_align(ds, align_shift), key=lambda s: int(s.id)):
-        probs[int(sample.id)] = predictor.predict_probs(sample.image, tta=tta)[..., membrane]
+        probs[int(sample.id)] = predictor.predict_probs(sample.image, tta=tta, vflip_shift=vflip_shift)[
+            ..., membrane
+        ]
         masks[int(sample.id)] = sample.mask == membrane
 
     def error(ids: range, threshold: float = 0.5) -> float:
@@ -216,6 +220,8 @@ def analyse(checkpoint: Path, data: Path, tta: str, align_shift: float = 0.0) ->
         for dy in grid
     ]
     print(f"| the same after VerticalFlipKeepOffset(mask_shift=-1) | {grid[int(np.argmin(means))]:+.1f} |")
+    if vflip_shift:
+        return  # the probabilities above already average in the up-down flipped views
     # Up-down flipped views, mapped back, then moved one row up to the labels' side of the
     # membrane: test-time averaging for a model trained with strong-vflip-offset.yaml.
     both = []
@@ -341,6 +347,14 @@ def main() -> None:
         help="test-time augmentation at evaluation (see segscope predict --tta-mode)",
     )
     ap.add_argument(
+        "--tta-vflip-shift",
+        type=int,
+        default=0,
+        metavar="ROWS",
+        help="with --tta flip: move the up-down flipped view ROWS rows once mapped back (segscope predict "
+        "--tta-vflip-shift); -1 matches the default augmentation's VerticalFlipKeepOffset(mask_shift=-1)",
+    )
+    ap.add_argument(
         "--align-shift",
         type=float,
         default=0.0,
@@ -351,8 +365,10 @@ def main() -> None:
     ap.add_argument("--mlflow", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the report here")
     args = ap.parse_args()
+    if args.tta_vflip_shift and args.tta != "flip":
+        ap.error("--tta-vflip-shift needs --tta flip (the only mode with up-down flips alone)")
     if args.analyse:
-        analyse(args.analyse, args.data, args.tta, args.align_shift)
+        analyse(args.analyse, args.data, args.tta, args.align_shift, args.tta_vflip_shift)
         return
     if args.out is None:
         ap.error("--out is required (or --analyse CHECKPOINT)")
@@ -405,7 +421,7 @@ def main() -> None:
         predictor = Predictor.load(result.last_checkpoint if args.train_all else result.best_checkpoint)
         cm = ConfusionMatrix(ds.class_map.num_classes, class_names=ds.class_map.names)
         for sample in test_part:
-            pred = predictor.predict(sample.image, tta=args.tta)
+            pred = predictor.predict(sample.image, tta=args.tta, vflip_shift=args.tta_vflip_shift)
             cm.update(sample.mask, pred.mask)
         scores = cm.compute()
     wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
@@ -428,6 +444,7 @@ def main() -> None:
             "loss": args.loss,
             "ema": args.ema,
             "tta": args.tta,
+            "tta_vflip_shift": args.tta_vflip_shift,
             "align_shift": args.align_shift,
             "threads": threads,
             "precision": args.precision,

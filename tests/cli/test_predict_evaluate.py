@@ -36,6 +36,15 @@ def test_train_predict_evaluate(tmp_path, capsys, monkeypatch):
         main(["predict", str(run), str(data), "--out", str(tmp_path / "p2"), "--tta-mode", "turn"])
     assert exc.value.code != 0 and "unknown TTA mode 'turn'" in capsys.readouterr().err
     assert not (tmp_path / "p2").exists()
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(run), str(data), "--out", str(tmp_path / "p3"), "--tta-mode", "d4",
+              "--tta-vflip-shift", "-1"])  # fmt: skip
+    assert exc.value.code != 0 and "needs TTA mode 'flip'" in capsys.readouterr().err
+    assert not (tmp_path / "p3").exists()
+    _run(["predict", str(run), str(data), "--out", str(tmp_path / "p4"), "--tta-mode", "flip",
+          "--tta-vflip-shift", "-1", "--no-overlays"], capsys)  # fmt: skip
+    params = json.loads((tmp_path / "p4" / "run.json").read_text())["params"]
+    assert params["tta"] == "flip" and params["vflip_shift"] == -1
     out = _run(["predict", str(run), str(data), "--out", str(pred), "--tta"], capsys)
     assert "predicted 12 images with torch" in out
     run_info = json.loads((pred / "run.json").read_text())

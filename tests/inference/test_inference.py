@@ -117,6 +117,36 @@ def test_tta_modes_average_the_transforms_they_name():
         p.predict_probs(image, tta="rot")
 
 
+def test_vflip_shift_moves_the_up_down_view_back_onto_an_offset_the_model_learnt():
+    # A model whose class-0 output sits 1 row above the bright line it sees (out[y] = image[y + 1]),
+    # like ISBI's masks above their membranes: an up-down flipped view, mapped back, puts its
+    # output 1 row below the line, 2 rows from its own, so plain flip TTA splits the answer;
+    # vflip_shift=-2 moves that view back up and the TTA output matches the model's own. (A model
+    # trained with VerticalFlipKeepOffset(mask_shift=k) learns an offset of about k / 2: shift k.)
+    def fn(x):
+        m = x[:, :1]
+        up = np.concatenate([m[:, :, 1:], m[:, :, -1:]], axis=2)
+        return np.concatenate([up, 1 - up], axis=1)
+
+    pre = Preprocessing(1, (0.0,), (1.0,))
+    p = Predictor(fn, pre, num_classes=2)
+    image = np.zeros((20, 12), np.float32)
+    image[9] = 1.0
+    own = p.predict_probs(image)[..., 0]
+    assert own[8].min() == 1.0 and own.sum() == 12
+    plain = p.predict_probs(image, tta="flip")[..., 0]
+    np.testing.assert_allclose(plain[8], 2 / 3, atol=1e-6)
+    np.testing.assert_allclose(plain[10], 1 / 3, atol=1e-6)
+    np.testing.assert_allclose(p.predict_probs(image, tta="flip", vflip_shift=-2)[..., 0], own, atol=1e-6)
+    # Moving the other way puts the view 2 rows further down; tiles get the same treatment.
+    np.testing.assert_allclose(p.predict_probs(image, tta="flip", vflip_shift=2)[12, :, 0], 1 / 3, atol=1e-6)
+    tiled = p.predict_probs(image, tta="flip", vflip_shift=-2, tile=16, overlap=4)[..., 0]
+    np.testing.assert_allclose(tiled, own, atol=1e-6)
+    for mode in ("d4", "hflip", "none"):
+        with pytest.raises(ParameterError, match=f"vflip_shift=-1 needs TTA mode 'flip'.*, not {mode}:"):
+            p.predict_probs(image, tta=mode, vflip_shift=-1)
+
+
 def test_onnx_export_parity_and_metadata(model_file, tmp_path):
     report = export_onnx(model_file, tmp_path / "m.onnx")
     assert report.max_abs_diff <= 1e-4

@@ -221,6 +221,13 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--tta", help="Average with flipped inputs (see --tta-mode).")
         ] = False,
         tta_mode: Annotated[str | None, typer.Option(help=TTA_MODE_HELP)] = None,
+        tta_vflip_shift: Annotated[
+            int,
+            typer.Option(
+                help="With --tta-mode flip: move the up-down flipped view this many rows once mapped "
+                "back (negative: up), for a model trained with VerticalFlipKeepOffset(mask_shift=N)."
+            ),
+        ] = 0,
         probs_dtype: Annotated[str, typer.Option(help="float32 or float16.")] = "float32",
         no_probs: Annotated[bool, typer.Option("--no-probs", help="Do not save probabilities.")] = False,
         no_overlays: Annotated[bool, typer.Option("--no-overlays", help="Do not save overlays.")] = False,
@@ -275,11 +282,12 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from segscope.inference import predict_dataset
-        from segscope.inference.predictor import resolve_tta
+        from segscope.inference.predictor import check_vflip_shift, resolve_tta
         from segscope.instance import load_predictor
         from segscope.training import open_dataset
 
         tta_value = resolve_tta(tta_mode or tta) or False  # a wrong mode fails before the model loads
+        check_vflip_shift(tta_value or None, tta_vflip_shift)
         predictor = load_predictor(
             model, task=task, backend=backend, threads=threads, device=device, **_model_args(param)
         )
@@ -292,6 +300,7 @@ def register(app: typer.Typer) -> None:
             overlap=overlap,
             batch_size=batch_size,
             tta=tta_value,
+            vflip_shift=tta_vflip_shift,
             save_probs=not no_probs,
             probs_dtype=probs_dtype,
             overlays=not no_overlays,

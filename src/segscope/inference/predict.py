@@ -7,7 +7,7 @@ import os
 from segscope.core.dataset import Dataset
 from segscope.errors import ParameterError
 from segscope.formats.predictions import PredictionWriter
-from segscope.inference.predictor import Predictor, resolve_tta
+from segscope.inference.predictor import Predictor, check_vflip_shift, resolve_tta
 from segscope.utils.progress import progress
 
 __all__ = ["predict_dataset"]
@@ -22,6 +22,7 @@ def predict_dataset(
     overlap: int = 64,
     batch_size: int = 4,
     tta: bool | str = False,
+    vflip_shift: int = 0,
     save_probs: bool = True,
     probs_dtype: str = "float32",
     overlays: bool = True,
@@ -33,17 +34,22 @@ def predict_dataset(
     Files are written by :class:`segscope.formats.predictions.PredictionWriter`, so
     ``segscope evaluate GT OUT`` reads them like any other prediction folder.
 
+    ``tta`` and ``vflip_shift`` are as in :meth:`Predictor.predict_probs`.
+
     Returns the number of images written.
     """
     if probs_dtype not in ("float32", "float16"):
         raise ParameterError(f"probs dtype '{probs_dtype}' must be float32 or float16")
     tta = resolve_tta(tta) or False
+    check_vflip_shift(tta or None, vflip_shift)
+    # Only a semantic predictor takes the shift; instance predictors keep their own options.
+    shift = {"vflip_shift": vflip_shift} if vflip_shift else {}
     run_info = {
         "method": "model",
         "model": model_path,
         "backend": predictor.backend,
         "model_config": predictor.info.get("model_config"),
-        "params": {"tile": tile, "overlap": overlap, "batch_size": batch_size, "tta": tta},
+        "params": {"tile": tile, "overlap": overlap, "batch_size": batch_size, "tta": tta, **shift},
     }
     count = 0
     with PredictionWriter(
@@ -57,7 +63,9 @@ def predict_dataset(
     ) as writer:
         for sample in progress(dataset, total=len(dataset), desc="predict"):
             image = sample.image
-            pred = predictor.predict(image, tile=tile, overlap=overlap, batch_size=batch_size, tta=tta)
+            pred = predictor.predict(
+                image, tile=tile, overlap=overlap, batch_size=batch_size, tta=tta, **shift
+            )
             writer.write(sample.id, pred, image=image)
             count += 1
     return count

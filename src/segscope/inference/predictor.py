@@ -21,7 +21,7 @@ from segscope.errors import FormatError, ParameterError
 from segscope.inference.tiling import sliding_window
 from segscope.models.preprocessing import Preprocessing
 
-__all__ = ["Predictor", "BACKENDS", "ONNX_METADATA_KEY", "TTA_MODES", "resolve_tta"]
+__all__ = ["Predictor", "BACKENDS", "ONNX_METADATA_KEY", "TTA_MODES", "check_vflip_shift", "resolve_tta"]
 
 BACKENDS = ("torch", "onnx")
 ONNX_METADATA_KEY = "segscope"
@@ -87,20 +87,46 @@ _TTA_TRANSFORMS = {
 TTA_MODES = tuple(_TTA_TRANSFORMS)
 
 
-def _tta(fn: BatchFn, mode: str) -> BatchFn:
+def _shift_rows(a: np.ndarray, rows: int) -> np.ndarray:
+    """``a`` (N, C, H, W) moved ``rows`` rows down (negative: up), the uncovered rows copied from the edge."""
+    if rows == 0:
+        return a
+    k = min(abs(rows), a.shape[2])
+    if rows < 0:
+        return np.concatenate([a[:, :, k:], np.repeat(a[:, :, -1:], k, axis=2)], axis=2)
+    return np.concatenate([np.repeat(a[:, :, :1], k, axis=2), a[:, :, : a.shape[2] - k]], axis=2)
+
+
+def check_vflip_shift(mode: str | None, vflip_shift: int) -> None:
+    """Raise :class:`ParameterError` unless ``vflip_shift`` fits TTA ``mode`` (only ``flip`` flips up-down alone)."""
+    if vflip_shift and mode != "flip":
+        raise ParameterError(
+            f"vflip_shift={vflip_shift} needs TTA mode 'flip' (up-down flips), not {mode or 'none'}: "
+            "quarter turns would turn the offset sideways; use --tta-mode flip or drop the shift"
+        )
+
+
+def _tta(fn: BatchFn, mode: str, vflip_shift: int = 0) -> BatchFn:
     """Average the probabilities over the transforms of ``mode`` (see :data:`TTA_MODES`).
 
     ``flip``: the input, its horizontal and its vertical flip. ``hflip``: the input and its
     horizontal flip, for labels that know up from down (driving scenes; masks drawn a fraction
     of a pixel off their images, as ISBI 2012's are). ``d4``: the 8 flips and quarter turns.
-    Each output is mapped back by the inverse transform before averaging.
+    Each output is mapped back by the inverse transform before averaging; with ``vflip_shift``
+    (``flip`` only) the up-down flipped view then moves that many rows (negative: up), to
+    match a model trained with ``VerticalFlipKeepOffset(mask_shift=vflip_shift)``: its up-down
+    flipped output, mapped back, sits on the other side of the membranes from its labels.
     """
-    pairs = [_dihedral(turns, flip) for turns, flip in _TTA_TRANSFORMS[mode]]
+    check_vflip_shift(mode, vflip_shift)
+    # A half turn (with or without a left-right flip) reverses the rows.
+    pairs = [
+        (*_dihedral(turns, flip), vflip_shift if turns == 2 else 0) for turns, flip in _TTA_TRANSFORMS[mode]
+    ]
 
     def run(x: np.ndarray) -> np.ndarray:
         out = fn(x).astype(np.float32)
-        for forward, inverse in pairs:
-            out += inverse(fn(np.ascontiguousarray(forward(x))))
+        for forward, inverse, rows in pairs:
+            out += _shift_rows(inverse(fn(np.ascontiguousarray(forward(x)))), rows)
         return out / (len(pairs) + 1)
 
     return run
@@ -254,6 +280,7 @@ class Predictor:
         overlap: int = 64,
         batch_size: int = 4,
         tta: bool | str = False,
+        vflip_shift: int = 0,
         memmap_dir: str | Path | None = None,
     ) -> np.ndarray:
         """``(H, W, K) float32`` probabilities of a raw ``(H, W[, C])`` image.
@@ -263,12 +290,15 @@ class Predictor:
         ``tta`` averages over flipped (and turned) copies of each tile: ``True`` or ``"flip"``
         (horizontal and vertical flips), ``"hflip"`` (left-right only) or ``"d4"`` (8 flips
         and quarter turns); use only transforms the model was trained to be invariant to.
+        ``vflip_shift`` (with ``"flip"``) moves the up-down flipped view that many rows once
+        mapped back (negative: up), for a model trained with ``VerticalFlipKeepOffset``.
         """
         image = np.asarray(image)
         fn = _pad_to(self._raw_fn, self.divisor)
         mode = resolve_tta(tta)
+        check_vflip_shift(mode, vflip_shift)
         if mode:
-            fn = _tta(fn, mode)
+            fn = _tta(fn, mode, vflip_shift)
         size = tile or max(image.shape[:2])
         return sliding_window(
             image,
