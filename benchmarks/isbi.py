@@ -365,8 +365,13 @@ def main() -> None:
     ap.add_argument("--mlflow", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the report here")
     args = ap.parse_args()
-    if args.tta_vflip_shift and args.tta != "flip":
-        ap.error("--tta-vflip-shift needs --tta flip (the only mode with up-down flips alone)")
+    from segscope.errors import ParameterError
+    from segscope.inference.predictor import check_vflip_shift
+
+    try:  # before a 28-minute training, not after it
+        check_vflip_shift(args.tta if args.tta != "none" else None, args.tta_vflip_shift)
+    except ParameterError as exc:
+        ap.error(str(exc))
     if args.analyse:
         analyse(args.analyse, args.data, args.tta, args.align_shift, args.tta_vflip_shift)
         return

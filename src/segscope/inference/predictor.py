@@ -102,7 +102,8 @@ def check_vflip_shift(mode: str | None, vflip_shift: int) -> None:
     if vflip_shift and mode != "flip":
         raise ParameterError(
             f"vflip_shift={vflip_shift} needs TTA mode 'flip' (up-down flips), not {mode or 'none'}: "
-            "quarter turns would turn the offset sideways; use --tta-mode flip or drop the shift"
+            "only it has an up-down flip alone (d4's quarter turns would turn the offset sideways); "
+            "use --tta-mode flip or drop the shift"
         )
 
 
@@ -117,7 +118,6 @@ def _tta(fn: BatchFn, mode: str, vflip_shift: int = 0) -> BatchFn:
     match a model trained with ``VerticalFlipKeepOffset(mask_shift=vflip_shift)``: its up-down
     flipped output, mapped back, sits on the other side of the membranes from its labels.
     """
-    check_vflip_shift(mode, vflip_shift)
     # A half turn (with or without a left-right flip) reverses the rows.
     pairs = [
         (*_dihedral(turns, flip), vflip_shift if turns == 2 else 0) for turns, flip in _TTA_TRANSFORMS[mode]
