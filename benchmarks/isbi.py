@@ -38,6 +38,7 @@ import argparse
 import json
 import os
 import resource
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -86,7 +87,17 @@ def _threads(value: str) -> int:
     if value != "auto":
         return int(value)
     cores = os.cpu_count() or 1
-    return cores if os.getloadavg()[0] < cores - 0.5 else 1
+    load = os.getloadavg()[0]
+    if load < cores - 0.5:
+        return cores
+    # The one-minute load average still counts a run that ended seconds ago: say so, since a whole
+    # training on one thread takes about twice as long (and hits --max-minutes early).
+    print(
+        f"--threads auto: 1 torch thread (load average {load:.2f} on {cores} cores); "
+        f"pass --threads {cores} if the machine is in fact idle",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _shifted_image(load: Callable[[], Any], dy: float) -> Any:
