@@ -22,6 +22,8 @@ Until 2026-11-28 the defaults used examples/augment/strong-hflip.yaml (no up-dow
 and 0.0752); until 2026-11-27 a ResNet-18 with a slim decoder (128, 64, 32, 16, 16) for 90
 epochs, no time cap, the ``strong`` preset and flip TTA.
 Cross-entropy alone (--loss ce) gave 0.0711 and 0.0725 with seeds 0 and 1: level with ce+dice.
+Best so far: --loss ce --augment strong --tta d4 --align-shift -0.6, 0.0711 / 0.0706 / 0.0714
+with seeds 0 / 1 / 2 (mean 0.0710, still above the goal).
 
 Full run:    .venv/bin/python benchmarks/isbi.py --out /tmp/isbi_run
 Short trial: .venv/bin/python benchmarks/isbi.py --epochs 2 --out /tmp/isbi_trial
@@ -231,8 +233,10 @@ def analyse(checkpoint: Path, data: Path, tta: str, align_shift: float = 0.0, vf
         for dy in grid
     ]
     print(f"| the same after VerticalFlipKeepOffset(mask_shift=-1) | {grid[int(np.argmin(means))]:+.1f} |")
-    if vflip_shift:
-        return  # the probabilities above already average in the up-down flipped views
+    if vflip_shift or align_shift:
+        # Either the probabilities above already average in the up-down flipped views, or the
+        # images were aligned with their masks, so a flipped view needs no one-row move (d4 covers it).
+        return
     # Up-down flipped views, mapped back, then moved one row up to the labels' side of the
     # membrane: test-time averaging for a model trained with strong-vflip-offset.yaml.
     both = []
