@@ -22,8 +22,8 @@ Until 2026-11-28 the defaults used examples/augment/strong-hflip.yaml (no up-dow
 and 0.0752); until 2026-11-27 a ResNet-18 with a slim decoder (128, 64, 32, 16, 16) for 90
 epochs, no time cap, the ``strong`` preset and flip TTA.
 Cross-entropy alone (--loss ce) gave 0.0711 and 0.0725 with seeds 0 and 1: level with ce+dice.
-Best so far: --loss ce --augment strong --tta d4 --align-shift -0.6, 0.0711 / 0.0706 / 0.0714
-with seeds 0 / 1 / 2 (mean 0.0710, still above the goal).
+Best so far: --loss ce --augment strong --tta d4 --align-shift -0.6, 0.0711 / 0.0706 / 0.0714 /
+0.0716 with seeds 0 / 1 / 2 / 3 (mean 0.0712, still above the goal).
 
 Full run:    .venv/bin/python benchmarks/isbi.py --out /tmp/isbi_run
 Short trial: .venv/bin/python benchmarks/isbi.py --epochs 2 --out /tmp/isbi_trial
