@@ -235,7 +235,8 @@ def analyse(checkpoint: Path, data: Path, tta: str, align_shift: float = 0.0, vf
     print(f"| the same after VerticalFlipKeepOffset(mask_shift=-1) | {grid[int(np.argmin(means))]:+.1f} |")
     if vflip_shift or align_shift:
         # Either the probabilities above already average in the up-down flipped views, or the
-        # images were aligned with their masks, so a flipped view needs no one-row move (d4 covers it).
+        # images were aligned with their masks, so a plain up-down flip keeps the labels and the
+        # one-row move below does not apply (--tta flip or d4 averages such views unmoved).
         return
     # Up-down flipped views, mapped back, then moved one row up to the labels' side of the
     # membrane: test-time averaging for a model trained with strong-vflip-offset.yaml.
