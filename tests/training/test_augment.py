@@ -45,6 +45,29 @@ def test_example_strong_hflip_pipeline_is_strong_without_up_down_changes():
         assert (out[:8] == 1).mean() > (out[24:] == 1).mean()
 
 
+def test_example_strong_linear_mask_pipeline_puts_warped_edges_on_the_half_contour():
+    # examples/augment/strong-linear-mask.yaml: the strong preset whose warps interpolate 0/1
+    # masks linearly; OpenCV rounds the result, so each warped mask is the 0.5 level set of the
+    # same warp applied to the mask as a float image (nearest neighbour moves edges instead).
+    path = Path(__file__).resolve().parents[2] / "examples" / "augment" / "strong-linear-mask.yaml"
+    steps = make_augmentation(path).transforms[0].transforms
+    assert [type(t).__name__ for t in steps] == [
+        type(t).__name__ for t in make_augmentation("strong").transforms
+    ]
+    warps = next(t for t in steps if type(t).__name__ == "OneOf").transforms
+    mask = np.zeros((64, 64), np.uint8)
+    mask[3::8] = 1  # thin lines, like membranes
+    mask[:, 5::11] = 1
+    for warp in warps:
+        warp.p = 1.0
+        warp.set_random_seed(0)
+        out = warp(image=mask.astype(np.float32), mask=mask)
+        assert set(np.unique(out["mask"]).tolist()) <= {0, 1}
+        away_from_ties = np.abs(out["image"] - 0.5) > 0.01
+        assert np.array_equal(out["mask"][away_from_ties], (out["image"] > 0.5)[away_from_ties]), type(warp)
+        assert not np.array_equal(out["mask"], mask)  # it did warp
+
+
 def test_unknown_preset_lists_strong():
     with pytest.raises(ParameterError, match="light, strong or a .yaml"):
         make_augmentation("heavy")
