@@ -6,28 +6,30 @@ validation (checkpoint selection); with --train-all all 25 are trained on and th
 checkpoint is evaluated. Slices 25-29 are only used for the final evaluation.
 Goal: pixel error <= 0.07 within 30 minutes on a 2-core CPU, no pretrained weights.
 
-Recipe (the defaults; 0.0718 and 0.0720 with --seed 0 and 1): U-Net with a ResNet-34 encoder and
-smp's full decoder (256, 128, 64, 32, 16), random 256x256 crops, 8 crops of each slice per
-epoch, examples/augment/strong-vflip-offset.yaml (left-right flips; up-down flips whose mask then
-moves one row up, because ISBI's masks sit about 0.6 pixels above their membranes and a plain
-flip would put them below; elastic/grid/affine warps; brightness/contrast/gamma: the ``strong``
-preset less its quarter turns, which would turn the offset sideways), cross-entropy + Dice,
-AdamW with a cosine schedule over 50 epochs, batch 8, training stopped after the epoch that
-passes 28 minutes (--max-minutes; 0 for no cap), torch threads by load (--threads), left-right
-flip TTA at test time (--tta hflip; --tta flip --tta-vflip-shift -1 adds the up-down flipped
-view moved one row up, to match the training flip). --align-shift -0.6 instead moves every
-image 0.6 pixels up so that it lines up with its mask, which lets --augment strong and --tta d4
-keep the labels.
-Until 2026-11-28 the defaults used examples/augment/strong-hflip.yaml (no up-down flips: 0.0727
-and 0.0752); until 2026-11-27 a ResNet-18 with a slim decoder (128, 64, 32, 16, 16) for 90
-epochs, no time cap, the ``strong`` preset and flip TTA.
-Cross-entropy alone (--loss ce) gave 0.0711 and 0.0725 with seeds 0 and 1: level with ce+dice.
-Best so far: --loss ce --augment strong --tta d4 --align-shift -0.6, 0.0711 / 0.0706 / 0.0714 /
-0.0716 with seeds 0 / 1 / 2 / 3 (mean 0.0712, still above the goal).
+Recipe (the defaults since 2026-11-29; 0.0711 / 0.0706 / 0.0714 / 0.0716 with --seed 0 / 1 / 2 /
+3, mean 0.0712, still above the goal): U-Net with a ResNet-34 encoder and smp's full decoder (256,
+128, 64, 32, 16), random 256x256 crops, 8 crops of each slice per epoch; every image (training
+and test) moved 0.6 pixels up with a cubic spline (--align-shift -0.6), because ISBI's masks sit
+about 0.6 pixels above their membranes (see --analyse): so aligned, all flips and quarter turns
+keep the labels; the ``strong`` preset (flips, quarter turns, elastic/grid/affine warps,
+brightness/contrast/gamma), cross-entropy, AdamW with a cosine schedule over 50 epochs, batch 8,
+training stopped after the epoch that passes 28 minutes (--max-minutes; 0 for no cap), torch
+threads by load (--threads), all eight flips and quarter turns averaged at test time (--tta d4).
+Until 2026-11-29 the defaults were --loss ce+dice --augment
+examples/augment/strong-vflip-offset.yaml --tta hflip --align-shift 0 (0.0718 and 0.0720 with
+seeds 0 and 1): unaligned images, left-right flips, and up-down flips whose mask then moves one
+row up (--tta flip --tta-vflip-shift -1 matches them at test time), no quarter turns; until
+2026-11-28 examples/augment/strong-hflip.yaml (no up-down flips: 0.0727 and 0.0752); until
+2026-11-27 a ResNet-18 with a slim decoder (128, 64, 32, 16, 16) for 90 epochs, no time cap, the
+``strong`` preset and flip TTA, all unaligned.
+--augment examples/augment/strong-linear-mask.yaml (warped masks interpolated linearly) gave
+0.0707 and 0.0710 with seeds 0 and 1: level with ``strong``.
 
 Full run:    .venv/bin/python benchmarks/isbi.py --out /tmp/isbi_run
 Short trial: .venv/bin/python benchmarks/isbi.py --epochs 2 --out /tmp/isbi_trial
 Error analysis of a run: .venv/bin/python benchmarks/isbi.py --analyse /tmp/isbi_run/checkpoints/best.ckpt
+  (with the run's --tta, --tta-vflip-shift and --align-shift, read from its isbi_recipe.json;
+  a run from before 2026-11-29 has none: give its flags, e.g. --tta hflip --align-shift 0)
 Can the network fit one slice at all: .venv/bin/python benchmarks/isbi.py --fit-one 5 --epochs 40 --out /tmp/isbi_one
 On a GPU: --workers 2 (augmentation in loader processes; the GPU runs in the README used
 --epochs 160 --workers 2 with the earlier defaults).
@@ -48,10 +50,12 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isbi2012_membrane"
-# The strong preset without quarter turns and with up-down flips that move the mask one row up:
-# ISBI's masks sit about 0.6 pixels above their membranes (see --analyse), and a plain up-down flip
-# or a quarter turn would mirror or turn that offset.
-DEFAULT_AUGMENT = Path(__file__).resolve().parents[1] / "examples" / "augment" / "strong-vflip-offset.yaml"
+# Each run folder keeps its recipe here, so that --analyse sees the images and views the model was
+# trained for; the test-time flags below fall back to these defaults where a run has no such file.
+RECIPE_FILE = "isbi_recipe.json"
+# -0.6: ISBI's masks sit about 0.6 pixels above their membranes; with the images moved up to meet
+# them, every flip and quarter turn keeps the labels, in training (``strong``) and at test time (d4).
+TEST_TIME_DEFAULTS = {"tta": "d4", "tta_vflip_shift": 0, "align_shift": -0.6}
 
 
 def _cpu_seconds() -> float:
@@ -133,6 +137,25 @@ def _align(ds: object, dy: float) -> object:
         for s in ds  # type: ignore[attr-defined]
     ]
     return ds._subset(samples)  # type: ignore[attr-defined]
+
+
+def _test_time_flags(args: argparse.Namespace) -> None:
+    """Set --tta, --tta-vflip-shift and --align-shift where not given on the command line.
+
+    With --analyse they come from the analysed run's recipe (``isbi_recipe.json`` in the folder
+    above ``checkpoints/``), since a model trained on aligned images must be tested on aligned
+    images; otherwise, or for a run without the file, from ``TEST_TIME_DEFAULTS``.
+    """
+    saved: dict[str, Any] = {}
+    if args.analyse is not None:
+        path = args.analyse.resolve().parent.parent / RECIPE_FILE
+        if path.is_file():
+            saved = json.loads(path.read_text())
+        else:
+            print(f"{path} not found: test-time flags not given take the defaults {TEST_TIME_DEFAULTS}")
+    for key, default in TEST_TIME_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, saved.get(key, default))
 
 
 def _model_kwargs(args: argparse.Namespace) -> dict[str, object]:
@@ -329,10 +352,8 @@ def main() -> None:
     ap.add_argument(
         "--workers", type=int, default=0, help="data-loader processes (augmentation), e.g. on a GPU"
     )
-    ap.add_argument(
-        "--augment", default=str(DEFAULT_AUGMENT), help="preset or YAML pipeline (default: %(default)s)"
-    )
-    ap.add_argument("--loss", default="ce+dice")
+    ap.add_argument("--augment", default="strong", help="preset or YAML pipeline (default: %(default)s)")
+    ap.add_argument("--loss", default="ce", help="segscope train --loss (default: %(default)s)")
     ap.add_argument(
         "--ema",
         type=float,
@@ -358,29 +379,31 @@ def main() -> None:
     )
     ap.add_argument(
         "--tta",
-        default="hflip",
         choices=["flip", "hflip", "d4", "none"],
-        help="test-time augmentation at evaluation (see segscope predict --tta-mode)",
+        help="test-time augmentation at evaluation (see segscope predict --tta-mode; default "
+        f"{TEST_TIME_DEFAULTS['tta']}, with --analyse the run's)",
     )
     ap.add_argument(
         "--tta-vflip-shift",
         type=int,
-        default=0,
         metavar="ROWS",
         help="with --tta flip: move the up-down flipped view ROWS rows once mapped back (segscope predict "
-        "--tta-vflip-shift); -1 matches the default augmentation's VerticalFlipKeepOffset(mask_shift=-1)",
+        "--tta-vflip-shift); -1 matches VerticalFlipKeepOffset(mask_shift=-1) in "
+        "examples/augment/strong-vflip-offset.yaml "
+        f"(default {TEST_TIME_DEFAULTS['tta_vflip_shift']}, with --analyse the run's)",
     )
     ap.add_argument(
         "--align-shift",
         type=float,
-        default=0.0,
         metavar="DY",
         help="move every image (training and test) DY pixels down before use, negative up; -0.6 lines "
-        "ISBI's membranes up with their masks, so that --augment strong and --tta d4 are label-preserving",
+        "ISBI's membranes up with their masks, so that --augment strong and --tta d4 are label-preserving "
+        f"(default {TEST_TIME_DEFAULTS['align_shift']}, with --analyse the run's)",
     )
     ap.add_argument("--mlflow", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the report here")
     args = ap.parse_args()
+    _test_time_flags(args)
     from segscope.errors import ParameterError
     from segscope.inference.predictor import check_vflip_shift
 
@@ -403,11 +426,32 @@ def main() -> None:
     from segscope.inference import Predictor
     from segscope.metrics.semantic import ConfusionMatrix
     from segscope.training import train
+    from segscope.utils.files import write_json
 
     threads = _threads(args.threads)
     torch.set_num_threads(threads)
     model_kwargs = _model_kwargs(args)
     decoder = model_kwargs["decoder_channels"]
+    recipe = {
+        "seed": args.seed,
+        "model": f"unet/{args.encoder}",
+        "decoder_channels": list(decoder),
+        "full_res_skip": args.full_res_skip,
+        "crop": args.crop,
+        "repeat": args.repeat,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "augment": args.augment,
+        "loss": args.loss,
+        "ema": args.ema,
+        "tta": args.tta,
+        "tta_vflip_shift": args.tta_vflip_shift,
+        "align_shift": args.align_shift,
+        "threads": threads,
+        "precision": args.precision,
+        "max_minutes": args.max_minutes,
+        "workers": args.workers,
+    }
     t0, c0 = time.perf_counter(), _cpu_seconds()
     ds = _align(load_dataset(args.data), args.align_shift)
     by_num = sorted(ds, key=lambda s: int(s.id))
@@ -439,6 +483,7 @@ def main() -> None:
             progress_bar=False,
         )
         t_train, c_train = time.perf_counter() - t0, _cpu_seconds() - c0
+        write_json(args.out / RECIPE_FILE, recipe)  # after train(), which refuses a folder holding a run
         predictor = Predictor.load(result.last_checkpoint if args.train_all else result.best_checkpoint)
         cm = ConfusionMatrix(ds.class_map.num_classes, class_names=ds.class_map.names)
         for sample in test_part:
@@ -452,26 +497,7 @@ def main() -> None:
         if args.train_all
         else "0-21 (+22-24 validation for checkpoint selection)",
         "test_slices": "25-29",
-        "recipe": {
-            "seed": args.seed,
-            "model": f"unet/{args.encoder}",
-            "decoder_channels": list(decoder),
-            "full_res_skip": args.full_res_skip,
-            "crop": args.crop,
-            "repeat": args.repeat,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "augment": args.augment,
-            "loss": args.loss,
-            "ema": args.ema,
-            "tta": args.tta,
-            "tta_vflip_shift": args.tta_vflip_shift,
-            "align_shift": args.align_shift,
-            "threads": threads,
-            "precision": args.precision,
-            "max_minutes": args.max_minutes,
-            "workers": args.workers,
-        },
+        "recipe": recipe,
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
         "epochs": result.epochs_run,
         "checkpoint": str(result.last_checkpoint if args.train_all else result.best_checkpoint),
@@ -503,8 +529,6 @@ def main() -> None:
         f"| load average mean / max (cpus {os.cpu_count()}) | {report['load_average_mean']} / {report['load_average_max']} |"
     )
     if args.json:
-        from segscope.utils.files import write_json
-
         write_json(args.json, report)
 
 
