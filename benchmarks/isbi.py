@@ -23,7 +23,8 @@ row up (--tta flip --tta-vflip-shift -1 matches them at test time), no quarter t
 2026-11-27 a ResNet-18 with a slim decoder (128, 64, 32, 16, 16) for 90 epochs, no time cap, the
 ``strong`` preset and flip TTA, all unaligned.
 --augment examples/augment/strong-linear-mask.yaml (warped masks interpolated linearly) gave
-0.0707 and 0.0710 with seeds 0 and 1: level with ``strong``.
+0.0707 and 0.0710 with seeds 0 and 1: level with ``strong``. --batch-size 4 gave 0.0705 and
+0.0706 with seeds 0 and 1 (batch 8: 0.0711 and 0.0706), the lowest so far; more seeds to come.
 
 Full run:    .venv/bin/python benchmarks/isbi.py --out /tmp/isbi_run
 Short trial: .venv/bin/python benchmarks/isbi.py --epochs 2 --out /tmp/isbi_trial
