@@ -12,8 +12,8 @@ One optimiser step (forward, cross-entropy, backward, AdamW) on a batch of rando
   ``segscope train`` does not use; its compile time is printed apart.
 
 Run:  .venv/bin/python benchmarks/training_step.py [--batch 8] [--size 256] [--iters 10] [--threads 2] [--compile]
-Reports the median of the timed steps (the warm-up steps are not timed: one, or two compiled,
-where the second step compiles the backward for the optimiser's new state). Random weights and
+Reports the median of the timed steps (the warm-up steps are not timed: one, and two under
+torch.compile, whose first steps compile; about 40 s together on this CPU). Random weights and
 data: the speed of a step does not depend on them.
 """
 
@@ -61,7 +61,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--iters", type=int, default=10, help="timed steps (median reported)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--compile", action="store_true", help="add a torch.compile row (minutes to compile)")
+    ap.add_argument("--compile", action="store_true", help="add a torch.compile row (about 40 s to compile)")
     args = ap.parse_args()
 
     import torch
