@@ -1,4 +1,6 @@
-"""Per-image normalisation in Preprocessing (``per_image="grey-percentile"``)."""
+"""Per-image normalisation in Preprocessing (``per_image="grey-percentile"`` and ``"percentile"``)."""
+
+import warnings
 
 import numpy as np
 import pytest
@@ -49,6 +51,49 @@ def test_preprocessing_per_image_round_trip_and_apply():
     record = pre.to_dict()
     del record["per_image"]
     assert Preprocessing.from_dict(record).per_image is None
+
+
+def test_percentile_stretches_each_channel_and_never_inverts():
+    bright = _blobs(True).astype(np.float64)
+    lo, hi = np.percentile(bright, [1, 99.8], axis=(0, 1))
+    ref = np.clip((bright - lo) / (hi - lo), 0, 1)
+    out = normalize_per_image(_blobs(True), "percentile")
+    assert out.dtype == np.float32 and out.shape == (32, 40, 3)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    assert np.median(out) > 0.8  # the bright background stays bright
+    grey = bright[:, :, 0]
+    lo, hi = np.percentile(grey, [1, 99.8])
+    np.testing.assert_allclose(
+        normalize_per_image(grey, "percentile", low=1, high=99.8),
+        np.clip((grey - lo) / (hi - lo), 0, 1),
+        atol=1e-5,
+    )
+    pre = Preprocessing.from_images([_blobs(True), _blobs(False)], per_image="percentile")
+    assert pre.in_channels == 3 and pre.scale == 1.0 and len(pre.mean) == 3
+    x = pre.apply(_blobs(True))
+    np.testing.assert_allclose(x, ((out - pre.mean) / pre.std).transpose(2, 0, 1), rtol=1e-5, atol=1e-5)
+
+
+def _mid_grey(median_shift: float) -> np.ndarray:
+    """Uniform noise whose stretched median sits about ``median_shift`` above 0.5 (ISBI-like)."""
+    rng = np.random.default_rng(1)
+    u = rng.random((64, 64))
+    return np.clip(u + median_shift, 0, 1) * 200 + 20
+
+
+def test_warns_when_some_images_sit_at_the_inversion_cut():
+    medians = [float(np.median(normalize_per_image(_mid_grey(d), "percentile"))) for d in (0.03, -0.02)]
+    assert medians[0] > 0.5 > medians[1] and all(abs(m - 0.5) < 0.05 for m in medians)
+    with pytest.warns(
+        UserWarning, match=r"inverted 1 of 2 training images .* images 0 \(0\.5\d\), 1 \(0\.4\d\)"
+    ):
+        Preprocessing.from_images([_mid_grey(0.03), _mid_grey(-0.02)], per_image="grey-percentile")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # Clear polarities (dark-field and bright-field), or one polarity only: no warning.
+        Preprocessing.from_images([_blobs(False), _blobs(True)], per_image="grey-percentile")
+        Preprocessing.from_images([_mid_grey(0.03), _mid_grey(0.04)], per_image="grey-percentile")
+        Preprocessing.from_images([_mid_grey(0.03), _mid_grey(-0.02)], per_image="percentile")
 
 
 def test_unknown_mode_errors():

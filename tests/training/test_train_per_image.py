@@ -11,14 +11,15 @@ from segscope.training import train
 
 
 @pytest.mark.slow
-def test_per_image_and_boundary_width_travel_with_the_model(tmp_path):
+@pytest.mark.parametrize("mode", ["grey-percentile", "percentile"])
+def test_per_image_and_boundary_width_travel_with_the_model(tmp_path, mode):
     ds = shapes_dataset(4, size=32)
     result = train(
         ds,
         tmp_path / "run",
         target="fg-boundary",
         boundary_width=2,
-        per_image="grey-percentile",
+        per_image=mode,
         model="unet",
         encoder="resnet18",
         model_kwargs={"encoder_depth": 3, "decoder_channels": [16, 8, 4]},
@@ -29,12 +30,13 @@ def test_per_image_and_boundary_width_travel_with_the_model(tmp_path):
         progress_bar=False,
     )
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
-    assert saved["train"]["per_image"] == "grey-percentile" and saved["train"]["boundary_width"] == 2
+    assert saved["train"]["per_image"] == mode and saved["train"]["boundary_width"] == 2
     predictor = Predictor.load(result.best_checkpoint)
     pre = predictor.preprocessing
-    assert pre.per_image == "grey-percentile" and pre.in_channels == 1
-    image = ds[0].image  # RGB: reduced to one normalised grey channel before the network
+    image = ds[0].image  # RGB: grey-percentile reduces it to one normalised grey channel, percentile keeps 3
+    assert pre.per_image == mode and pre.in_channels == (1 if mode == "grey-percentile" else 3)
     x = pre.apply(image)
-    np.testing.assert_allclose(x[0], (normalize_per_image(image) - pre.mean[0]) / pre.std[0], atol=1e-5)
+    expected = normalize_per_image(image, mode).reshape(*image.shape[:2], pre.in_channels)
+    np.testing.assert_allclose(x, ((expected - pre.mean) / pre.std).transpose(2, 0, 1), atol=1e-5)
     probs = predictor.predict_probs(image)
     assert probs.shape == (*image.shape[:2], 3)

@@ -107,7 +107,8 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 help="Per-image normalisation stored with the model: grey-percentile (grey, stretched "
-                "between the image's own percentiles, bright backgrounds inverted; mixed stains)."
+                "between the image's own percentiles, bright backgrounds inverted; mixed stains) or "
+                "percentile (each channel stretched, never inverted; one modality, varying exposure)."
             ),
         ] = None,
         boundary_width: Annotated[

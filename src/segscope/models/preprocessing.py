@@ -7,6 +7,7 @@ never fed data scaled differently from what it was trained on.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,8 +21,13 @@ __all__ = ["PER_IMAGE_MODES", "Preprocessing", "dtype_scale", "normalize_per_ima
 
 #: Per-image normalisations (``Preprocessing.per_image``): ``grey-percentile`` turns each image
 #: grey, stretches it between its own 1st and 99.8th percentiles and inverts it when its
-#: background is bright, so objects are bright on dark in [0, 1] whatever the modality.
-PER_IMAGE_MODES = ("grey-percentile",)
+#: background is bright, so objects are bright on dark in [0, 1] whatever the modality;
+#: ``percentile`` stretches each channel between its own percentiles and never inverts (one
+#: modality whose exposure or contrast varies from image to image).
+PER_IMAGE_MODES = ("grey-percentile", "percentile")
+#: grey-percentile images whose stretched median lies this close to the 0.5 inversion cut have
+#: no clear polarity (see :meth:`Preprocessing.from_images`).
+AMBIGUOUS_MEDIAN = 0.05
 
 
 def dtype_scale(dtype: np.dtype | str) -> float:
@@ -43,7 +49,7 @@ def dtype_scale(dtype: np.dtype | str) -> float:
 def normalize_per_image(
     image: np.ndarray, mode: str = "grey-percentile", *, low: float = 1.0, high: float = 99.8
 ) -> np.ndarray:
-    """One image normalised on its own statistics, for datasets of mixed modalities.
+    """One image normalised on its own statistics, for datasets of mixed modalities or exposures.
 
     Written by hand (a percentile stretch is two lines; no library offers the auto-invert):
     DSB 2018 mixes dark-background fluorescence with bright-background H&E and brightfield, and
@@ -53,15 +59,17 @@ def normalize_per_image(
     ----------
     image : (H, W) or (H, W, C) ndarray
         Grey, RGB or RGBA (alpha dropped) image of any numeric dtype.
-    mode : {'grey-percentile'}
-        Mean of the colour channels, ``low``/``high`` percentiles mapped to 0/1 (clipped), then
-        inverted when the median is above 0.5 (a bright background).
+    mode : {'grey-percentile', 'percentile'}
+        ``grey-percentile``: mean of the colour channels, ``low``/``high`` percentiles mapped to
+        0/1 (clipped), then inverted when the median is above 0.5 (a bright background).
+        ``percentile``: each channel mapped the same way on its own percentiles, never inverted.
     low, high : float
         Percentiles mapped to 0 and 1.
 
     Returns
     -------
-    (H, W) float32 ndarray in [0, 1]
+    float32 ndarray in [0, 1]
+        ``(H, W)`` for ``grey-percentile``; the input's shape for ``percentile``.
 
     Examples
     --------
@@ -76,13 +84,50 @@ def normalize_per_image(
     if not 0 <= low < high <= 100:
         raise ParameterError(f"percentiles low={low}, high={high} must satisfy 0 <= low < high <= 100")
     x = np.asarray(validate_image(image, source="image"), np.float32)
+    if mode == "percentile":
+        return _stretch(x, low, high)
+    return _grey_percentile(x, low, high)[0]
+
+
+def _stretch(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Each channel of float32 ``x`` ((H, W) or (H, W, C)) mapped from its percentiles to [0, 1]."""
+    lo, hi = np.percentile(x, [low, high], axis=(0, 1))
+    return np.clip((x - lo) / np.maximum(hi - lo, 1e-6), 0.0, 1.0).astype(np.float32)
+
+
+def _grey_percentile(x: np.ndarray, low: float = 1.0, high: float = 99.8) -> tuple[np.ndarray, float]:
+    """Float32 ``x`` made grey, stretched and inverted if bright, and the median that decided it."""
     if x.ndim == 3:
         x = x[:, :, :3].mean(axis=2) if x.shape[2] >= 3 else x[:, :, 0]
-    lo, hi = np.percentile(x, [low, high])
-    x = np.clip((x - lo) / max(float(hi - lo), 1e-6), 0.0, 1.0)
-    if float(np.median(x)) > 0.5:
-        x = 1.0 - x
-    return x.astype(np.float32)
+    x = _stretch(x, low, high)
+    median = float(np.median(x))
+    return (1.0 - x if median > 0.5 else x), median
+
+
+def _grey_percentile_noting_median(image: np.ndarray, medians: list[float]) -> np.ndarray:
+    """``normalize_per_image(image, "grey-percentile")``, appending to ``medians`` the one that decided inversion."""
+    x, median = _grey_percentile(np.asarray(validate_image(image, source="image"), np.float32))
+    medians.append(median)
+    return x
+
+
+def _warn_ambiguous_polarity(medians: list[float]) -> None:
+    """Warn when grey-percentile inverted some training images and not others, and some of them
+    sit at the cut: their polarity then depends on noise, not on their modality."""
+    inverted = [m > 0.5 for m in medians]
+    ambiguous = [k for k, m in enumerate(medians) if abs(m - 0.5) < AMBIGUOUS_MEDIAN]
+    if not ambiguous or all(inverted) or not any(inverted):
+        return
+    shown = ", ".join(f"{k} ({medians[k]:.2f})" for k in ambiguous[:5]) + (
+        ", ..." if len(ambiguous) > 5 else ""
+    )
+    warnings.warn(
+        f"per-image grey-percentile inverted {sum(inverted)} of {len(medians)} training images and not "
+        f"the others, and training images {shown} have a stretched median within {AMBIGUOUS_MEDIAN} of "
+        "the 0.5 cut, so which way they turn is chance; for one modality use per_image='percentile' "
+        "(--per-image percentile), which never inverts",
+        stacklevel=3,
+    )
 
 
 def _as_hwc(image: np.ndarray) -> np.ndarray:
@@ -107,9 +152,9 @@ class Preprocessing:
         dtype of the training images, recorded for the user.
     class_map : dict, optional
         :meth:`segscope.ClassMap.to_dict` of the classes the model predicts.
-    per_image : {None, 'grey-percentile'}
-        Per-image normalisation (:func:`normalize_per_image`) applied first; the network then
-        takes 1 channel and ``scale`` is 1.
+    per_image : {None, 'grey-percentile', 'percentile'}
+        Per-image normalisation (:func:`normalize_per_image`) applied first; ``scale`` is then 1,
+        and with ``grey-percentile`` the network takes 1 channel.
 
     Examples
     --------
@@ -156,7 +201,9 @@ class Preprocessing:
     ) -> Preprocessing:
         """Per-channel mean and std of ``images`` (after scaling), streamed in float64.
 
-        With ``per_image``, the statistics are those of the per-image normalised images.
+        With ``per_image``, the statistics are those of the per-image normalised images. With
+        ``grey-percentile``, a warning names the images whose inversion is a coin toss (see
+        ``_warn_ambiguous_polarity``) when the set holds both polarities.
 
         ``mean``/``std`` given explicitly skip the computation. Channels of every image must
         agree. Standard deviations below 1e-6 (constant channels) become 1.
@@ -166,7 +213,11 @@ class Preprocessing:
         count = 0
         dtype = None
         channels = in_channels
-        if per_image is not None:
+        medians: list[float] = []
+        if per_image == "grey-percentile":
+            images = (_grey_percentile_noting_median(im, medians) for im in images)
+            scale = 1.0
+        elif per_image is not None:
             images = (normalize_per_image(im, per_image) for im in images)
             scale = 1.0
         for k, image in enumerate(images):
@@ -188,6 +239,7 @@ class Preprocessing:
             count += data.shape[0]
         if dtype is None:
             raise DataError("cannot compute preprocessing from an empty training set")
+        _warn_ambiguous_polarity(medians)
         if mean is None or std is None:
             m = total / count
             s = np.sqrt(np.maximum(total_sq / count - m**2, 0.0))
@@ -225,10 +277,13 @@ class Preprocessing:
 
         RGBA images feed 3-channel models without their alpha; grey images feed 3-channel models
         repeated. Any other mismatch is an error. With ``per_image``, the image is first
-        normalised on its own (:func:`normalize_per_image`) to one channel in [0, 1].
+        normalised on its own (:func:`normalize_per_image`) to [0, 1]: to one channel with
+        ``grey-percentile``, channel by channel with ``percentile``.
         """
         image = _as_hwc(validate_image(image, source=source))
-        if self.per_image is not None:
+        if self.per_image == "percentile":
+            image = normalize_per_image(image, self.per_image)  # channels kept: adapted below, scale 1
+        elif self.per_image is not None:
             image = normalize_per_image(image, self.per_image)[:, :, None]
             if self.in_channels != 1:
                 raise DataError(

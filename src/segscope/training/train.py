@@ -509,7 +509,7 @@ def _semantic_parts(
 
     class_map = train_set.class_map
     first = train_set[0].image
-    in_channels = 1 if first.ndim == 2 or cfg.per_image else int(first.shape[2])
+    in_channels = 1 if first.ndim == 2 or cfg.per_image == "grey-percentile" else int(first.shape[2])
     mkw = dict(cfg.model_kwargs)
     mconf = model_config(
         cfg.model, encoder=cfg.encoder, in_channels=in_channels, num_classes=class_map.num_classes, **mkw
