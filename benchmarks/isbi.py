@@ -339,6 +339,9 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument(
+        "--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default: %(default)s)"
+    )
     ap.add_argument("--encoder", default="resnet34")
     ap.add_argument("--decoder-channels", default="256,128,64,32,16")
     ap.add_argument(
@@ -358,6 +361,11 @@ def main() -> None:
     )
     ap.add_argument("--augment", default="strong", help="preset or YAML pipeline (default: %(default)s)")
     ap.add_argument("--loss", default="ce", help="segscope train --loss (default: %(default)s)")
+    ap.add_argument(
+        "--per-image",
+        choices=["grey-percentile", "percentile"],
+        help="normalise each image on its own statistics first (segscope train --per-image; default: off)",
+    )
     ap.add_argument(
         "--ema",
         type=float,
@@ -445,6 +453,8 @@ def main() -> None:
         "repeat": args.repeat,
         "batch_size": args.batch_size,
         "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "per_image": args.per_image,
         "augment": args.augment,
         "loss": args.loss,
         "ema": args.ema,
@@ -474,6 +484,8 @@ def main() -> None:
             repeat=args.repeat,
             batch_size=args.batch_size,
             lr=args.lr,
+            weight_decay=args.weight_decay,
+            per_image=args.per_image,
             crop=args.crop,
             augment=args.augment,
             loss=args.loss,
