@@ -163,10 +163,20 @@ def _test_time_flags(args: argparse.Namespace) -> None:
 
 
 def _model_kwargs(args: argparse.Namespace) -> dict[str, object]:
-    """The U-Net options of --decoder-channels and --full-res-skip."""
+    """The U-Net options of --decoder-channels, --full-res-skip and --model-arg."""
+    import yaml
+
     decoder = [int(c) for c in args.decoder_channels.split(",")]
     full_res = {"full_res_skip": args.full_res_skip} if args.full_res_skip else {}
-    return {"encoder_depth": len(decoder), "decoder_channels": decoder, **full_res}
+    extra = {}
+    for item in args.model_arg:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(
+                f"--model-arg '{item}' is not KEY=VALUE; e.g. --model-arg decoder_interpolation=bilinear"
+            )
+        extra[key.strip()] = yaml.safe_load(value)
+    return {"encoder_depth": len(decoder), "decoder_channels": decoder, **full_res, **extra}
 
 
 def analyse(checkpoint: Path, data: Path, tta: str, align_shift: float = 0.0, vflip_shift: int = 0) -> None:
@@ -345,6 +355,13 @@ def main() -> None:
     ap.add_argument("--encoder", default="resnet34")
     ap.add_argument("--decoder-channels", default="256,128,64,32,16")
     ap.add_argument(
+        "--model-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another smp U-Net option (segscope train --model-arg), e.g. decoder_interpolation=bilinear",
+    )
+    ap.add_argument(
         "--full-res-skip",
         type=int,
         default=0,
@@ -449,6 +466,7 @@ def main() -> None:
         "model": f"unet/{args.encoder}",
         "decoder_channels": list(decoder),
         "full_res_skip": args.full_res_skip,
+        "model_args": args.model_arg,
         "crop": args.crop,
         "repeat": args.repeat,
         "batch_size": args.batch_size,
