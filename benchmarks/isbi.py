@@ -26,8 +26,10 @@ flips: 0.0727 and 0.0752); until 2026-11-27 a ResNet-18 with a slim decoder (128
 for 90 epochs, no time cap, the ``strong`` preset and flip TTA, all unaligned.
 --augment examples/augment/strong-linear-mask.yaml (warped masks interpolated linearly) gave
 0.0707 and 0.0710 with seeds 0 and 1 at batch 8: level with ``strong``.
---lr 3e-3 gave 0.0696 with seed 0, the one run under the goal, and 0.0706 with seeds 1 and 2
-(2e-3: 0.0705, 0.0706 and 0.0700): level.
+--lr 3e-3 gave 0.0696 with seed 0, under the goal, and 0.0706 with seeds 1 and 2 (2e-3: 0.0705,
+0.0706 and 0.0700): level. --per-image percentile (each slice stretched between its own
+percentiles) gave 0.0692 with seed 0, under the goal, then 0.0707 and 0.0712: level too.
+--lr 4e-3 and --weight-decay 1e-2 gave 0.0704 and 0.0709 with seed 0.
 
 Full run:    .venv/bin/python benchmarks/isbi.py --out /tmp/isbi_run
 Short trial: .venv/bin/python benchmarks/isbi.py --epochs 2 --out /tmp/isbi_trial
