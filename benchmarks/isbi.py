@@ -166,18 +166,11 @@ def _test_time_flags(args: argparse.Namespace) -> None:
 
 def _model_kwargs(args: argparse.Namespace) -> dict[str, object]:
     """The U-Net options of --decoder-channels, --full-res-skip and --model-arg."""
-    import yaml
+    from segscope.models.registry import parse_model_args
 
     decoder = [int(c) for c in args.decoder_channels.split(",")]
     full_res = {"full_res_skip": args.full_res_skip} if args.full_res_skip else {}
-    extra = {}
-    for item in args.model_arg:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(
-                f"--model-arg '{item}' is not KEY=VALUE; e.g. --model-arg decoder_interpolation=bilinear"
-            )
-        extra[key.strip()] = yaml.safe_load(value)
+    extra = parse_model_args(args.model_arg)
     return {"encoder_depth": len(decoder), "decoder_channels": decoder, **full_res, **extra}
 
 
@@ -440,6 +433,7 @@ def main() -> None:
 
     try:  # before a 28-minute training, not after it
         check_vflip_shift(args.tta if args.tta != "none" else None, args.tta_vflip_shift)
+        _model_kwargs(args)
     except ParameterError as exc:
         ap.error(str(exc))
     if args.analyse:

@@ -12,23 +12,12 @@ import typer
 
 from segscope.cli.catalog import WORKSPACE_HELP
 from segscope.errors import ParameterError
+from segscope.models.registry import parse_model_args
 
 TTA_MODE_HELP = (
     "flip (the default with --tta: left-right and up-down flips), hflip (left-right only, for "
     "labels that know up from down), or d4 (the 8 flips and quarter turns); implies --tta."
 )
-
-
-def _model_args(items: list[str]) -> dict[str, object]:
-    import yaml
-
-    out: dict[str, object] = {}
-    for item in items:
-        if "=" not in item:
-            raise ParameterError(f"--model-arg '{item}' is not KEY=VALUE; e.g. --model-arg encoder_depth=3")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -175,7 +164,7 @@ def register(app: typer.Typer) -> None:
             model=model or ("maskrcnn" if task == "instance" else "unet"),
             encoder=None if task == "instance" else encoder,
             weights=None if weights.lower() == "none" else weights,
-            model_kwargs=_model_args(model_arg),
+            model_kwargs=parse_model_args(model_arg),
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,
@@ -290,7 +279,7 @@ def register(app: typer.Typer) -> None:
         tta_value = resolve_tta(tta_mode or tta) or False  # a wrong mode fails before the model loads
         check_vflip_shift(tta_value or None, tta_vflip_shift)
         predictor = load_predictor(
-            model, task=task, backend=backend, threads=threads, device=device, **_model_args(param)
+            model, task=task, backend=backend, threads=threads, device=device, **parse_model_args(param)
         )
         dataset = open_dataset(data)
         n = predict_dataset(

@@ -7,7 +7,7 @@ they are called, so listing names and parsing CLI options stays fast.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ __all__ = [
     "list_models",
     "list_encoders",
     "model_config",
+    "parse_model_args",
     "build_network",
     "OfflineWeightsError",
 ]
@@ -209,6 +210,25 @@ def list_encoders(pattern: str | None = None) -> list[str]:
 
     names = list(smp.encoders.get_encoder_names())
     return [n for n in names if not pattern or fnmatch.fnmatch(n, pattern.lower())]
+
+
+def parse_model_args(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` architecture options (``--model-arg``) as keyword arguments, values read as YAML.
+
+    Examples
+    --------
+    >>> parse_model_args(["encoder_depth=3", "decoder_channels=[16, 8, 4]"])
+    {'encoder_depth': 3, 'decoder_channels': [16, 8, 4]}
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ParameterError(f"--model-arg '{item}' is not KEY=VALUE; e.g. --model-arg encoder_depth=3")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def model_config(
