@@ -28,6 +28,8 @@ PER_IMAGE_MODES = ("grey-percentile", "percentile")
 #: grey-percentile images whose stretched median lies this close to the 0.5 inversion cut have
 #: no clear polarity (see :meth:`Preprocessing.from_images`).
 AMBIGUOUS_MEDIAN = 0.05
+#: Percentiles that per-image normalisation maps to 0 and 1 unless told otherwise.
+LOW_PERCENTILE, HIGH_PERCENTILE = 1.0, 99.8
 
 
 def dtype_scale(dtype: np.dtype | str) -> float:
@@ -47,7 +49,11 @@ def dtype_scale(dtype: np.dtype | str) -> float:
 
 
 def normalize_per_image(
-    image: np.ndarray, mode: str = "grey-percentile", *, low: float = 1.0, high: float = 99.8
+    image: np.ndarray,
+    mode: str = "grey-percentile",
+    *,
+    low: float = LOW_PERCENTILE,
+    high: float = HIGH_PERCENTILE,
 ) -> np.ndarray:
     """One image normalised on its own statistics, for datasets of mixed modalities or exposures.
 
@@ -95,7 +101,7 @@ def _stretch(x: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip((x - lo) / np.maximum(hi - lo, 1e-6), 0.0, 1.0).astype(np.float32)
 
 
-def _grey_percentile(x: np.ndarray, low: float = 1.0, high: float = 99.8) -> tuple[np.ndarray, float]:
+def _grey_percentile(x: np.ndarray, low: float, high: float) -> tuple[np.ndarray, float]:
     """Float32 ``x`` made grey, stretched and inverted if bright, and the median that decided it."""
     if x.ndim == 3:
         x = x[:, :, :3].mean(axis=2) if x.shape[2] >= 3 else x[:, :, 0]
@@ -106,7 +112,9 @@ def _grey_percentile(x: np.ndarray, low: float = 1.0, high: float = 99.8) -> tup
 
 def _grey_percentile_noting_median(image: np.ndarray, medians: list[float]) -> np.ndarray:
     """``normalize_per_image(image, "grey-percentile")``, appending to ``medians`` the one that decided inversion."""
-    x, median = _grey_percentile(np.asarray(validate_image(image, source="image"), np.float32))
+    x, median = _grey_percentile(
+        np.asarray(validate_image(image, source="image"), np.float32), LOW_PERCENTILE, HIGH_PERCENTILE
+    )
     medians.append(median)
     return x
 
