@@ -37,7 +37,7 @@ Error analysis of a run: .venv/bin/python benchmarks/isbi.py --analyse /tmp/isbi
   (with the run's --tta, --tta-vflip-shift and --align-shift, read from its isbi_recipe.json;
   a run from before 2026-11-29 has none: give its flags, e.g. --tta hflip --align-shift 0)
 Can the network fit one slice at all: .venv/bin/python benchmarks/isbi.py --fit-one 5 --epochs 40 --out /tmp/isbi_one
-On a GPU: --workers 2 (augmentation in loader processes; the GPU runs in the README used
+On a GPU: --workers 2 (augmentation in loader processes; the GPU runs in benchmarks/isbi.md used
 --epochs 160 --workers 2 with the earlier defaults).
 Data: ../shared/data/isbi2012_membrane relative to the repo, or --data PATH.
 """
