@@ -279,7 +279,12 @@ def register(app: typer.Typer) -> None:
         tta_value = resolve_tta(tta_mode or tta) or False  # a wrong mode fails before the model loads
         check_vflip_shift(tta_value or None, tta_vflip_shift)
         predictor = load_predictor(
-            model, task=task, backend=backend, threads=threads, device=device, **parse_model_args(param)
+            model,
+            task=task,
+            backend=backend,
+            threads=threads,
+            device=device,
+            **parse_model_args(param, option="--param", example="min_size=20"),
         )
         dataset = open_dataset(data)
         n = predict_dataset(

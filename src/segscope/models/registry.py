@@ -212,8 +212,10 @@ def list_encoders(pattern: str | None = None) -> list[str]:
     return [n for n in names if not pattern or fnmatch.fnmatch(n, pattern.lower())]
 
 
-def parse_model_args(items: Sequence[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` architecture options (``--model-arg``) as keyword arguments, values read as YAML.
+def parse_model_args(
+    items: Sequence[str], *, option: str = "--model-arg", example: str = "encoder_depth=3"
+) -> dict[str, Any]:
+    """``KEY=VALUE`` options (``--model-arg``, or the flag named by ``option``) as keyword arguments, values read as YAML.
 
     Examples
     --------
@@ -225,7 +227,7 @@ def parse_model_args(items: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
-            raise ParameterError(f"--model-arg '{item}' is not KEY=VALUE; e.g. --model-arg encoder_depth=3")
+            raise ParameterError(f"{option} '{item}' is not KEY=VALUE; e.g. {option} {example}")
         key, value = item.split("=", 1)
         out[key.strip()] = yaml.safe_load(value)
     return out
