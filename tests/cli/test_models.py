@@ -38,17 +38,24 @@ def test_predict_on_a_missing_gpu_prints_one_line(tmp_path, capsys):
     assert "--device cuda but torch sees no CUDA GPU; use --device cpu (or auto)" in err
 
 
-def test_predict_malformed_param_names_its_own_flag(tmp_path, capsys):
+def _one_line_error(args, capsys):
+    """stderr of ``segscope ARGS``, which must exit with status 1."""
     with pytest.raises(SystemExit) as exc:
-        main(["predict", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "p"), "--param", "min_size"])
+        main(args)
     assert exc.value.code == 1
-    err = capsys.readouterr().err
+    return capsys.readouterr().err
+
+
+def test_predict_malformed_param_names_its_own_flag(tmp_path, capsys):
+    err = _one_line_error(
+        ["predict", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "p"), "-p", "min_size"], capsys
+    )
     assert "--param 'min_size' is not KEY=VALUE; e.g. --param min_size=20" in err
     assert "--model-arg" not in err
 
 
 def test_train_malformed_model_arg(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["train", str(tmp_path), "--out", str(tmp_path / "run"), "--model-arg", "foo", "--no-mlflow"])
-    assert exc.value.code == 1
-    assert "--model-arg 'foo' is not KEY=VALUE; e.g. --model-arg encoder_depth=3" in capsys.readouterr().err
+    err = _one_line_error(
+        ["train", str(tmp_path), "--out", str(tmp_path / "run"), "--model-arg", "foo", "--no-mlflow"], capsys
+    )
+    assert "--model-arg 'foo' is not KEY=VALUE; e.g. --model-arg encoder_depth=3" in err
