@@ -4,6 +4,7 @@ import pytest
 from segscope.errors import ParameterError
 from segscope.inference import Predictor, export_onnx, sliding_window, tile_starts
 from segscope.models import Preprocessing, create_model, save_model
+from segscope.models.preprocessing import normalize_per_image
 
 torch = pytest.importorskip("torch")
 
@@ -93,6 +94,22 @@ def test_tta_of_a_pixelwise_model_is_unchanged(tta):
     np.testing.assert_allclose(p.predict_probs(image, tta=tta), p.predict_probs(image), atol=1e-6)
     probs = sliding_window(image, fn, num_classes=2, tile=8, overlap=2, prepare=pre.apply)
     np.testing.assert_allclose(probs[:, :, 0], image, atol=1e-6)
+
+
+@pytest.mark.parametrize("per_image", ["percentile", "grey-percentile"])
+def test_tiles_of_a_per_image_normalised_model_see_the_whole_image_statistics(per_image):
+    # A per-pixel model that outputs its normalised input: tiled, it must give what it gives on
+    # the whole image. Stretched tile by tile, the dark left tiles and the bright right ones
+    # would each span 0..1 and the output would jump at the tile edges.
+    def fn(x):
+        return np.concatenate([x, 1 - x], axis=1)
+
+    image = np.tile(np.linspace(10, 250, 96, dtype=np.float32), (40, 1))
+    pre = Preprocessing(1, (0.0,), (1.0,), per_image=per_image)
+    p = Predictor(fn, pre, num_classes=2)
+    whole = p.predict_probs(image)
+    np.testing.assert_allclose(whole[..., 0], normalize_per_image(image, per_image), atol=1e-6)
+    np.testing.assert_allclose(p.predict_probs(image, tile=32, overlap=8, batch_size=2), whole, atol=1e-5)
 
 
 def test_tta_modes_average_the_transforms_they_name():

@@ -292,6 +292,9 @@ class Predictor:
         and quarter turns); use only transforms the model was trained to be invariant to.
         ``vflip_shift`` (with ``"flip"``) moves the up-down flipped view that many rows once
         mapped back (negative: up), for a model trained with ``VerticalFlipKeepOffset``.
+        A model with per-image normalisation (``Preprocessing.per_image``) has the whole image
+        normalised first, into one float32 copy, so every tile sees the statistics of the whole
+        image, as in training.
         """
         image = np.asarray(image)
         fn = _pad_to(self._raw_fn, self.divisor)
@@ -300,6 +303,12 @@ class Predictor:
         if mode:
             fn = _tta(fn, mode, vflip_shift)
         size = tile or max(image.shape[:2])
+        prepare = self.preprocessing.apply
+        if self.preprocessing.per_image is not None:
+            # Per-image statistics (percentiles) come from the whole image, as in training; taken
+            # tile by tile they would differ from tile to tile and show the tile edges.
+            image = self.preprocessing.channels_last(image)
+            prepare = self.preprocessing.normalize
         return sliding_window(
             image,
             fn,
@@ -307,7 +316,7 @@ class Predictor:
             tile=size,
             overlap=overlap if tile else 0,
             batch_size=batch_size,
-            prepare=self.preprocessing.apply,
+            prepare=prepare,
             memmap_dir=memmap_dir,
         )
 
