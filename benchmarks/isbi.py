@@ -116,16 +116,14 @@ def _threads(value: str) -> int:
 
 
 def _shifted_image(load: Callable[[], Any], dy: float) -> Any:
-    """The image of ``load()`` moved ``dy`` pixels down (negative: up), cubic spline, back in its dtype."""
-    import numpy as np
-    from scipy import ndimage as ndi
+    """The image of ``load()`` moved ``dy`` pixels down (negative: up), cubic spline, back in its dtype.
 
-    image = load()
-    moved = ndi.shift(image.astype(np.float32), (dy, 0) + (0,) * (image.ndim - 2), order=3, mode="nearest")
-    if np.issubdtype(image.dtype, np.integer):
-        info = np.iinfo(image.dtype)
-        moved = np.clip(np.rint(moved), info.min, info.max)
-    return moved.astype(image.dtype)
+    The same move as ``segscope train --image-shift DY``, which stores it with the model; this
+    benchmark moves its test images itself, so its models are saved without it.
+    """
+    from segscope.models.preprocessing import shift_image
+
+    return shift_image(load(), (dy, 0.0))
 
 
 def _align(ds: object, dy: float) -> object:

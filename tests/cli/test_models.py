@@ -59,3 +59,10 @@ def test_train_malformed_model_arg(tmp_path, capsys):
         ["train", str(tmp_path), "--out", str(tmp_path / "run"), "--model-arg", "foo", "--no-mlflow"], capsys
     )
     assert "--model-arg 'foo' is not KEY=VALUE; e.g. --model-arg encoder_depth=3" in err
+
+
+def test_train_malformed_image_shift(tmp_path, capsys):
+    err = _one_line_error(
+        ["train", str(tmp_path), "--out", str(tmp_path / "run"), "--image-shift", "up", "--no-mlflow"], capsys
+    )
+    assert "--image-shift 'up' is not DY or DY,DX in pixels; e.g. --image-shift -0.6" in err

@@ -27,11 +27,13 @@ def test_train_predict_evaluate(tmp_path, capsys, monkeypatch):
     _run(["datasets", "make-shapes", str(data), "--n", "12", "--size", "64", "--seed", "1"], capsys)
     out = _run(
         ["train", str(data), "--out", str(run), "--epochs", "2", "--batch-size", "4", "--augment", "none"]
+        + ["--image-shift", "-0.6"]
         + TINY_ARGS
         + ["--no-mlflow"],
         capsys,
     )
     assert "trained 2 epochs" in out
+    assert "image_shift:\n  - -0.6\n  - 0.0\n" in (run / "config.yaml").read_text()
     with pytest.raises(SystemExit) as exc:
         main(["predict", str(run), str(data), "--out", str(tmp_path / "p2"), "--tta-mode", "turn"])
     assert exc.value.code != 0 and "unknown TTA mode 'turn'" in capsys.readouterr().err

@@ -4,7 +4,7 @@ import pytest
 from segscope.errors import ParameterError
 from segscope.inference import Predictor, export_onnx, sliding_window, tile_starts
 from segscope.models import Preprocessing, create_model, save_model
-from segscope.models.preprocessing import normalize_per_image
+from segscope.models.preprocessing import normalize_per_image, shift_image
 
 torch = pytest.importorskip("torch")
 
@@ -96,19 +96,29 @@ def test_tta_of_a_pixelwise_model_is_unchanged(tta):
     np.testing.assert_allclose(probs[:, :, 0], image, atol=1e-6)
 
 
-@pytest.mark.parametrize("per_image", ["percentile", "grey-percentile"])
-def test_tiles_of_a_per_image_normalised_model_see_the_whole_image_statistics(per_image):
-    # A per-pixel model that outputs its normalised input: tiled, it must give what it gives on
-    # the whole image. Stretched tile by tile, the dark left tiles and the bright right ones
-    # would each span 0..1 and the output would jump at the tile edges.
+@pytest.mark.parametrize(
+    "options", [{"per_image": "percentile"}, {"per_image": "grey-percentile"}, {"image_shift": (-0.6, 0.3)}]
+)
+def test_tiles_see_the_whole_image_where_preprocessing_needs_it(options):
+    # A per-pixel model that outputs its prepared input: tiled, it must give what it gives on the
+    # whole image. Stretched tile by tile, the dark left tiles and the bright right ones would
+    # each span 0..1; shifted tile by tile, each tile would repeat its own edge where the image
+    # goes on. Either way the output would jump at the tile edges.
     def fn(x):
         return np.concatenate([x, 1 - x], axis=1)
 
-    image = np.tile(np.linspace(10, 250, 96, dtype=np.float32), (40, 1))
-    pre = Preprocessing(1, (0.0,), (1.0,), per_image=per_image)
+    y, x = np.mgrid[:40, :96].astype(np.float32)
+    image = (0.1 + 0.9 * x / 95) * (0.5 + 0.4 * np.sin(0.7 * x) * np.cos(0.5 * y))  # dark left, bright right
+    pre = Preprocessing(1, (0.0,), (1.0,), **options)
     p = Predictor(fn, pre, num_classes=2)
     whole = p.predict_probs(image)
-    np.testing.assert_allclose(whole[..., 0], normalize_per_image(image, per_image), atol=1e-6)
+    expected = image
+    if "image_shift" in options:
+        expected = shift_image(image, options["image_shift"])
+        assert np.abs(expected - image).max() > 0.1
+    if "per_image" in options:
+        expected = normalize_per_image(image, options["per_image"])
+    np.testing.assert_allclose(whole[..., 0], expected, atol=1e-6)
     np.testing.assert_allclose(p.predict_probs(image, tile=32, overlap=8, batch_size=2), whole, atol=1e-5)
 
 

@@ -20,6 +20,23 @@ TTA_MODE_HELP = (
 )
 
 
+def parse_image_shift(text: str | None) -> list[float] | None:
+    """``--image-shift DY`` or ``DY,DX`` as ``[dy, dx]``; ``None`` when not given.
+
+    >>> parse_image_shift("-0.6"), parse_image_shift("-0.6,0.2")
+    ([-0.6, 0.0], [-0.6, 0.2])
+    """
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2):
+        raise ParameterError(f"--image-shift '{text}' is not DY or DY,DX in pixels; e.g. --image-shift -0.6")
+    return values + [0.0] * (2 - len(values))
+
+
 def register(app: typer.Typer) -> None:
     """Add the deep-model commands to ``app``."""
     models_app = typer.Typer(help="Segmentation architectures (smp and torchvision).", no_args_is_help=True)
@@ -100,6 +117,14 @@ def register(app: typer.Typer) -> None:
                 "percentile (each channel stretched, never inverted; one modality, varying exposure)."
             ),
         ] = None,
+        image_shift: Annotated[
+            str | None,
+            typer.Option(
+                help="DY or DY,DX: move every image this many pixels down and right (negative: up, "
+                "left; cubic spline) in training and, stored with the model, at prediction time; for "
+                "masks drawn a fixed sub-pixel distance off their images (ISBI 2012: -0.6)."
+            ),
+        ] = None,
         boundary_width: Annotated[
             int, typer.Option(help="Boundary width in pixels of the fg-boundary target.")
         ] = 1,
@@ -177,6 +202,7 @@ def register(app: typer.Typer) -> None:
             crop=crop,
             repeat=repeat,
             per_image=per_image,
+            image_shift=parse_image_shift(image_shift),
             boundary_width=boundary_width,
             seed=seed,
             patience=patience,

@@ -292,9 +292,9 @@ class Predictor:
         and quarter turns); use only transforms the model was trained to be invariant to.
         ``vflip_shift`` (with ``"flip"``) moves the up-down flipped view that many rows once
         mapped back (negative: up), for a model trained with ``VerticalFlipKeepOffset``.
-        A model with per-image normalisation (``Preprocessing.per_image``) has the whole image
-        normalised first, into one float32 copy, so every tile sees the statistics of the whole
-        image, as in training.
+        A model with per-image normalisation or an image shift (``Preprocessing.per_image``,
+        ``image_shift``) has the whole image prepared first, into one float32 copy, so every
+        tile sees the statistics of the whole image, as in training.
         """
         image = np.asarray(image)
         fn = _pad_to(self._raw_fn, self.divisor)
@@ -304,9 +304,10 @@ class Predictor:
             fn = _tta(fn, mode, vflip_shift)
         size = tile or max(image.shape[:2])
         prepare = self.preprocessing.apply
-        if self.preprocessing.per_image is not None:
+        if self.preprocessing.needs_whole_image:
             # Per-image statistics (percentiles) come from the whole image, as in training; taken
-            # tile by tile they would differ from tile to tile and show the tile edges.
+            # tile by tile they would differ from tile to tile and show the tile edges. A shifted
+            # tile would also repeat its own edge where the image goes on.
             image = self.preprocessing.channels_last(image)
             prepare = self.preprocessing.normalize
         return sliding_window(

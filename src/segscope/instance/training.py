@@ -251,7 +251,12 @@ def instance_parts(train_set: Dataset, val_set: Dataset, cfg: Any, *, resume: bo
     mean = cfg.mean or (list(IMAGENET_MEAN) if pretrained else None)
     std = cfg.std or (list(IMAGENET_STD) if pretrained else None)
     pre = Preprocessing.from_images(
-        (_rgb(s.image) for s in train_set), in_channels=3, mean=mean, std=std, class_map=class_map.to_dict()
+        (_rgb(s.image) for s in train_set),
+        in_channels=3,
+        mean=mean,
+        std=std,
+        class_map=class_map.to_dict(),
+        image_shift=cfg.image_shift or (0.0, 0.0),
     )
     # Instance masks pad with 0 (no object), not with the ignore value.
     transform = make_augmentation(cfg.augment, crop=cfg.crop, ignore_index=0)

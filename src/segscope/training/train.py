@@ -71,6 +71,10 @@ class TrainConfig:
     mean: list[float] | None = None
     std: list[float] | None = None
     per_image: str | None = None
+    #: ``[dy, dx]`` pixels every image is moved (down, right) before anything else, in training
+    #: and, saved with the model, at prediction time: for masks drawn a fixed sub-pixel distance
+    #: off their images (ISBI 2012: ``[-0.6, 0]``). ``None``: no move.
+    image_shift: list[float] | None = None
     accelerator: str = "auto"
     #: Devices (GPUs, or CPU processes); more than one trains with Lightning's DDP. ``None``:
     #: every visible GPU, or one CPU process.
@@ -521,6 +525,7 @@ def _semantic_parts(
         std=cfg.std,
         class_map=class_map.to_dict(),
         per_image=cfg.per_image,
+        image_shift=cfg.image_shift or (0.0, 0.0),
     )
     transform = make_augmentation(cfg.augment, crop=cfg.crop, ignore_index=class_map.ignore_index)
     train_ds = SegmentationDataset(train_set, pre, transform=transform, repeat=cfg.repeat)
