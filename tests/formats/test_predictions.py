@@ -146,3 +146,19 @@ def test_segment_maps_are_written_as_16_bit_ids(tmp_path: Path) -> None:
     back = read_mask(tmp_path / "p" / "masks" / "s.png")
     assert back.dtype == np.uint16
     np.testing.assert_array_equal(back, seg)
+
+
+def test_masks_of_a_value_mapped_dataset_load_back_as_class_ids(tmp_path: Path) -> None:
+    # ISBI-style masks store 0 (membrane) and 255 (cell). Predictions are class ids 0/1, so the
+    # prediction folder's classes.yaml must not carry the {0: 0, 255: 1} mapping: with it, the
+    # folder could not be read back (1 is no stored value) and evaluation failed.
+    from segscope.formats import load_dataset
+
+    cm = ClassMap(("membrane", "cell"), values={0: 0, 255: 1})
+    mask = np.array([[0, 1, 1], [1, 0, 1]], np.uint8)
+    with PredictionWriter(tmp_path / "pred", cm, overlays=False) as w:
+        w.write("a", Prediction(mask))
+    saved = ClassMap.load(tmp_path / "pred" / "classes.yaml")
+    assert saved.names == cm.names and saved.colors == cm.colors and saved.values is None
+    np.testing.assert_array_equal(read_mask(tmp_path / "pred" / "masks" / "a.png"), mask)
+    np.testing.assert_array_equal(load_dataset(tmp_path / "pred")["a"].mask, mask)

@@ -15,6 +15,7 @@ Every file goes to a temporary name first and is renamed when complete.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import re
@@ -63,6 +64,8 @@ class PredictionWriter:
         Output folder; created if missing.
     class_map : ClassMap
         Classes of the masks; saved as ``classes.yaml`` and used for colours and COCO categories.
+        The masks hold class ids, so a value mapping (a dataset whose masks store, say, 0 and
+        255) is left out of ``classes.yaml``.
     overwrite : bool
         Replace the layout files of an earlier run in ``out_dir``. Without it, a folder that
         already holds any of them is refused. Other files in the folder are never touched.
@@ -100,7 +103,11 @@ class PredictionWriter:
         if probs_dtype not in ("float32", "float16"):
             raise ParameterError(f"probs_dtype '{probs_dtype}' is not supported; use float32 or float16")
         self.out = Path(out_dir)
-        self.class_map = class_map
+        # The masks are written as class ids; classes.yaml with the dataset's stored-value mapping
+        # (e.g. {0: 0, 255: 1}) would make every reader reject or remap them.
+        self.class_map = (
+            class_map if class_map.values is None else dataclasses.replace(class_map, values=None)
+        )
         self.overwrite = overwrite
         self.save_probs = save_probs
         self.probs_dtype = probs_dtype
