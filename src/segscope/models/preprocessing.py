@@ -1,8 +1,8 @@
 """Preprocessing that travels with a model: channel count, dtype scaling, per-channel mean/std.
 
-NumPy (and SciPy for a sub-pixel image shift). It is computed from the training set (or given), saved in the checkpoint, the run
-folder and the ONNX metadata, and applied automatically at prediction time, so a model is
-never fed data scaled differently from what it was trained on.
+NumPy (and SciPy for a sub-pixel image shift). It is computed from the training set (or given),
+saved in the checkpoint, the run folder and the ONNX metadata, and applied automatically at
+prediction time, so a model is never fed data scaled differently from what it was trained on.
 """
 
 from __future__ import annotations
