@@ -96,13 +96,25 @@ def normalize_per_image(
 
 
 def shift_image(image: np.ndarray, shift: Sequence[float]) -> np.ndarray:
-    """``image`` ((H, W) or (H, W, C)) moved ``shift = (dy, dx)`` pixels down and right (negative:
-    up, left), by a cubic spline with the edge pixels repeated outwards, back in its dtype
-    (integers rounded and clipped to the dtype's range).
+    """An image moved a (sub-)pixel distance, for masks drawn a fixed distance off their images.
 
-    For masks drawn a fixed fraction of a pixel off their images: ISBI 2012's sit about 0.6
-    pixels above their membranes, and ``shift=(-0.6, 0)`` moves the images up onto them, so
-    up-down flips and quarter turns (in training and at test time) keep image and mask together.
+    ISBI 2012's masks sit about 0.6 pixels above their membranes; ``shift=(-0.6, 0)`` moves the
+    images up onto them, so up-down flips and quarter turns (in training and at test time) keep
+    image and mask together. SciPy's cubic spline (``scipy.ndimage.shift``, order 3), with the
+    edge pixels repeated outwards.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, C) ndarray
+        Any numeric dtype; channels move together.
+    shift : (dy, dx)
+        Pixels down and right (negative: up, left).
+
+    Returns
+    -------
+    ndarray
+        The moved image, in the input's shape and dtype (integers rounded and clipped to the
+        dtype's range).
 
     Examples
     --------
