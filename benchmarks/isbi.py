@@ -32,7 +32,8 @@ percentiles) gave 0.0692 with seed 0, under the goal, then 0.0707 and 0.0712: le
 --lr 4e-3 and --weight-decay 1e-2 gave 0.0704 and 0.0709 with seed 0.
 --model-arg decoder_interpolation=bilinear gave 0.0697 with seed 0, then 0.0712 and 0.0707:
 level. --model-arg decoder_attention_type=scse gave 0.0710 with seed 0; --lr 3e-3 --per-image
-percentile gave 0.0706 with seed 1, as the defaults (every run: benchmarks/isbi.md).
+percentile gave 0.0706 with seed 1, as the defaults. --align-shift-x -0.2 (the images also moved
+0.2 pixels left) gave 0.0699, 0.0709 and 0.0702 with seeds 0-2: level (every run: benchmarks/isbi.md).
 
 Full run:    .venv/bin/python benchmarks/isbi.py --out /tmp/isbi_run
 Short trial: .venv/bin/python benchmarks/isbi.py --epochs 2 --out /tmp/isbi_trial
