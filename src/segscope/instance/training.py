@@ -256,7 +256,7 @@ def instance_parts(train_set: Dataset, val_set: Dataset, cfg: Any, *, resume: bo
         mean=mean,
         std=std,
         class_map=class_map.to_dict(),
-        image_shift=cfg.image_shift or (0.0, 0.0),
+        image_shift=cfg.image_shift,
     )
     # Instance masks pad with 0 (no object), not with the ignore value.
     transform = make_augmentation(cfg.augment, crop=cfg.crop, ignore_index=0)

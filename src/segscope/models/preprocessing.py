@@ -264,7 +264,7 @@ class Preprocessing:
         scale: float | None = None,
         class_map: Mapping[str, Any] | None = None,
         per_image: str | None = None,
-        image_shift: float | Sequence[float] = (0.0, 0.0),
+        image_shift: float | Sequence[float] | None = None,
     ) -> Preprocessing:
         """Per-channel mean and std of ``images`` (after scaling), streamed in float64.
 
@@ -281,7 +281,7 @@ class Preprocessing:
         dtype = None
         channels = in_channels
         medians: list[float] = []
-        shift = _as_shift(image_shift)
+        shift = _as_shift(0.0 if image_shift is None else image_shift)
         if any(shift):
             images = (shift_image(im, shift) for im in images)
         if per_image == "grey-percentile":
@@ -337,7 +337,7 @@ class Preprocessing:
             input_dtype=str(data.get("input_dtype", "float32")),
             class_map=data.get("class_map"),
             per_image=data.get("per_image"),
-            image_shift=tuple(data.get("image_shift", (0.0, 0.0))),
+            image_shift=data.get("image_shift", (0.0, 0.0)),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -525,7 +525,7 @@ def _semantic_parts(
         std=cfg.std,
         class_map=class_map.to_dict(),
         per_image=cfg.per_image,
-        image_shift=cfg.image_shift or (0.0, 0.0),
+        image_shift=cfg.image_shift,
     )
     transform = make_augmentation(cfg.augment, crop=cfg.crop, ignore_index=class_map.ignore_index)
     train_ds = SegmentationDataset(train_set, pre, transform=transform, repeat=cfg.repeat)
