@@ -291,8 +291,37 @@ def test_ema_checkpoints_hold_the_averaged_weights_and_resume_keeps_both(tmp_pat
 def test_ema_average_ramps_its_decay_up():
     from segscope.training.train import _ema_callback
 
-    average = _ema_callback(0.99)._kwargs["avg_fn"]
-    a, c = torch.zeros(3), torch.ones(3)
+    average = _ema_callback(0.99)._kwargs["multi_avg_fn"]
+
+    def after(n: int) -> torch.Tensor:
+        a = [torch.zeros(3)]
+        average(a, [torch.ones(3)], torch.tensor(n))
+        return a[0]
+
     # After 1 update the decay is 2/11: the average moves 9/11 of the way; after 1000, 0.99 caps it.
-    torch.testing.assert_close(average(a, c, torch.tensor(1)), torch.full((3,), 9 / 11))
-    torch.testing.assert_close(average(a, c, torch.tensor(1000)), torch.full((3,), 0.01))
+    torch.testing.assert_close(after(1), torch.full((3,), 9 / 11))
+    torch.testing.assert_close(after(1000), torch.full((3,), 0.01))
+
+
+def test_ema_average_over_the_whole_list_matches_tensor_by_tensor_to_the_bit():
+    """The list-wide average does the per-tensor arithmetic (averaged + (current - averaged) * w),
+    so ISBI runs made with the per-tensor version are reproduced exactly."""
+    from segscope.training.train import _ema_callback
+
+    average = _ema_callback(0.998)._kwargs["multi_avg_fn"]
+    g = torch.Generator().manual_seed(0)
+    shapes = [(64, 3, 7, 7), (64,), (128, 64, 3, 3), (1,)]
+    averaged = [torch.randn(s, generator=g) for s in shapes]
+    expected = [t.clone() for t in averaged]
+    counts, counts_expected = [torch.tensor(3)], [torch.tensor(3)]  # num_batches_tracked
+    for n in (1, 2, 50, 5000):
+        current = [torch.randn(s, generator=g) for s in shapes]
+        w = 1.0 - ((1.0 + torch.tensor(n).float()) / (10.0 + torch.tensor(n).float())).clamp(max=0.998)
+        expected = [e + (c - e) * w for e, c in zip(expected, current, strict=True)]
+        average(averaged, current, torch.tensor(n))
+        step = [torch.tensor(n + 3)]
+        counts_expected = [(e + (c - e) * w).long() for e, c in zip(counts_expected, step, strict=True)]
+        average(counts, step, torch.tensor(n))
+    for got, want in zip(averaged, expected, strict=True):
+        assert torch.equal(got, want)
+    assert counts[0].dtype == torch.int64 and torch.equal(counts[0], counts_expected[0])

@@ -448,15 +448,26 @@ def _ema_callback(decay: float) -> Any:
     (TensorFlow's ``ExponentialMovingAverage(num_updates=...)``): a plain EMA of a run with a few
     hundred steps would still hold much of its random initialisation at the end.
     """
+    import torch
     from lightning.pytorch.callbacks import WeightAveraging
 
-    def average(averaged: Any, current: Any, num_averaged: Any) -> Any:
-        # Tensor arithmetic, no float(): on a GPU that would wait for the device at every tensor.
+    @torch.no_grad()
+    def average(averaged: list[Any], current: list[Any], num_averaged: Any) -> None:
+        # One list per device and dtype (AveragedModel groups them). averaged + (current - averaged) * w
+        # in three passes over the whole list, not four operations and three new tensors per tensor
+        # (the ISBI U-Net/ResNet-34 on 2 CPU cores: 24 ms a step against 31 ms). The same arithmetic,
+        # so the same bits. The weight stays a tensor: float() would wait for a GPU at every step.
         n = num_averaged.float()
-        d = ((1.0 + n) / (10.0 + n)).clamp(max=decay)
-        return averaged + (current - averaged) * (1.0 - d)
+        weight = 1.0 - ((1.0 + n) / (10.0 + n)).clamp(max=decay)
+        if not averaged[0].is_floating_point():  # BatchNorm's num_batches_tracked
+            for a, c in zip(averaged, current, strict=True):
+                a.copy_(a + (c - a) * weight)
+            return
+        steps = torch._foreach_sub(current, averaged)
+        torch._foreach_mul_(steps, weight.to(averaged[0].dtype))
+        torch._foreach_add_(averaged, steps)
 
-    return WeightAveraging(avg_fn=average)
+    return WeightAveraging(multi_avg_fn=average)
 
 
 @contextlib.contextmanager
