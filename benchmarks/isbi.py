@@ -14,7 +14,9 @@ ISBI's masks sit about 0.6 pixels above their membranes (see --analyse): so alig
 quarter turns keep the labels; the ``strong`` preset (flips, quarter turns, elastic/grid/affine
 warps, brightness/contrast/gamma), cross-entropy, AdamW with a cosine schedule over 50 epochs,
 batch 4, training stopped after the epoch that passes 28 minutes (--max-minutes; 0 for no cap),
-an exponential moving average of the weights over about the last 11 epochs (--ema 0.998), used
+an exponential moving average of the weights (--ema 0.998; in 2200 steps the decay's ramp
+min(0.998, (1 + n) / (10 + n)) never reaches 0.998, so 90 % of the average comes from the last
+500 steps, about 11 epochs, and --ema 0.999 gives the same weights to the bit), used
 for validation, checkpoint selection and test, torch threads by load (--threads), all eight flips
 and quarter turns averaged at test time (--tta d4).
 Earlier defaults, as the flags that differ from these: until 2026-12-07 --ema 0 (the raw weights:
@@ -397,8 +399,10 @@ def main() -> None:
         type=float,
         default=0.998,
         metavar="DECAY",
-        help="exponential moving average of the weights (segscope train --ema; about 1 / (1 - DECAY) steps, "
-        "0.998: the last 11 epochs or so); 0 for none (default: %(default)s)",
+        help="exponential moving average of the weights (segscope train --ema; the decay ramps up as "
+        "min(DECAY, (1 + n) / (10 + n)), which reaches 0.998 only after 4490 steps: in the defaults' 2200 "
+        "the ramp sets the window, 90%% of the average from the last 500 steps or 11 epochs); 0 for none "
+        "(default: %(default)s)",
     )
     ap.add_argument(
         "--threads",

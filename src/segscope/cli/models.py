@@ -136,7 +136,9 @@ def register(app: typer.Typer) -> None:
             float | None,
             typer.Option(
                 help="Exponential moving average of the weights with this decay (e.g. 0.99); "
-                "validation, checkpoints and prediction use the averaged weights."
+                "validation, checkpoints and prediction use the averaged weights. The decay ramps up as "
+                "min(DECAY, (1 + n) / (10 + n)) after n steps and reaches DECAY after "
+                "(10 DECAY - 1) / (1 - DECAY) steps (0.99: 890, 0.998: 4490); a shorter run ends below it."
             ),
         ] = None,
         max_minutes: Annotated[
